@@ -1,0 +1,401 @@
+"""Stack settings: the ``pgtiers:*`` config keys, parsed into typed, validated objects.
+
+Every mistake in a stack file (unknown key, wrong type, value out of range, missing key, a tier
+the chosen cluster can't host) becomes one ``ConfigError`` whose message names the full key
+path, the bad value and what is allowed, before any resource is registered. ``ConfigError`` is
+a ``pulumi.RunError``, so ``pulumi up`` prints the sentence without a Python traceback.
+
+Keys inside the objects are camelCase, like the rest of Pulumi's YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal, Mapping, Optional, Union, get_args, get_origin
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "pgtiers"
+
+TIERS = ("local", "neon", "aurora", "cnpg", "ack-rds")
+CLUSTER_TYPES = ("kind", "eks")
+
+#: Which cluster types can host each tier (a local Postgres on EKS is the cnpg tier's job;
+#: Aurora and ACK need a VPC and IRSA, which only EKS gives).
+TIER_CLUSTERS: dict[str, tuple[str, ...]] = {
+    "local": ("kind",),
+    "neon": ("kind", "eks"),
+    "aurora": ("eks",),
+    "cnpg": ("kind", "eks"),
+    "ack-rds": ("eks",),
+}
+
+#: Tiers this version of pgtiers can build. The others parse, then stop with a clear sentence.
+BUILT_TIERS: tuple[str, ...] = ("local",)
+BUILT_CLUSTERS: tuple[str, ...] = ("kind",)
+
+#: Official ``postgres`` image tags, pinned per major (Debian bookworm variants).
+POSTGRES_IMAGES: dict[int, str] = {
+    14: "postgres:14.20-bookworm",
+    15: "postgres:15.15-bookworm",
+    16: "postgres:16.11-bookworm",
+    17: "postgres:17.7-bookworm",
+    18: "postgres:18.1-bookworm",
+}
+
+#: kind node image, pinned; the Kubernetes version the dev manifests are validated against.
+KIND_NODE_IMAGE = "kindest/node:v1.33.1"
+KIND_KUBERNETES_VERSION = "1.33"
+
+
+class ConfigError(pulumi.RunError):
+    """A stack setting is wrong. The message is one sentence meant for the person at the keyboard."""
+
+
+# --- field rules ------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_PG_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _rule(pattern: re.Pattern[str], what: str):
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(what)
+        return value
+
+    return AfterValidator(check)
+
+
+DnsLabel = Annotated[
+    str,
+    _rule(_DNS_LABEL, "is not a Kubernetes name (lowercase letters, digits and '-', "
+          "starting and ending with a letter or digit, at most 63 characters)"),
+]
+DnsSubdomain = Annotated[
+    str,
+    _rule(_DNS_SUBDOMAIN, "is not a Kubernetes object name (lowercase letters, digits, '-' "
+          "and '.', at most 253 characters)"),
+]
+PgIdentifier = Annotated[
+    str,
+    _rule(_PG_IDENTIFIER, "is not a plain PostgreSQL identifier (lowercase letters, digits "
+          "and '_', starting with a letter or '_', at most 63 characters)"),
+]
+NodePort = Annotated[int, Field(ge=30000, le=32767, strict=True)]
+HostPort = Annotated[int, Field(ge=1, le=65535, strict=True)]
+
+
+class _Settings(BaseModel):
+    # strict: a string where a number belongs is a mistake, not something to coerce.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, alias_generator=to_camel, populate_by_name=False
+    )
+
+
+# --- cluster ----------------------------------------------------------------------------------
+
+
+class KindClusterSettings(_Settings):
+    """``pgtiers:cluster`` with ``type: kind``: a local kind cluster in Docker."""
+
+    type: Literal["kind"]
+    name: DnsLabel
+    """Name of the kind cluster (its kubeconfig context is ``kind-<name>``)."""
+    node_image: str = KIND_NODE_IMAGE
+    """kind node image, pinned."""
+    data_dir: Optional[str] = None
+    """Host directory mapped to the node's local-path volumes so data survives recreating the cluster."""
+
+
+ClusterSettings = Annotated[Union[KindClusterSettings], Field(discriminator="type")]
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+class _DatabaseCommon(_Settings):
+    name: PgIdentifier = "app"
+    """Name of the database the app owns."""
+    version: Annotated[int, Field(strict=True)] = 18
+    """PostgreSQL major version."""
+    username: PgIdentifier = "app"
+    """Role the app logs in as."""
+
+
+class LocalDatabaseSettings(_DatabaseCommon):
+    """``pgtiers:database`` with ``tier: local``: a disposable Postgres inside the cluster."""
+
+    tier: Literal["local"]
+    namespace: DnsLabel = "pgtiers-db"
+    """Namespace of the Postgres StatefulSet."""
+    storage_gb: Annotated[int, Field(ge=1, le=1000, strict=True)] = 5
+    """Size of the data volume in GiB."""
+    node_port: Optional[NodePort] = 30432
+    """NodePort for psql from the laptop (30000-32767), or null for none."""
+    host_port: HostPort = 15432
+    """Port on the laptop that kind maps to ``nodePort``."""
+
+    @model_validator(mode="after")
+    def _supported_version(self) -> "LocalDatabaseSettings":
+        if self.version not in POSTGRES_IMAGES:
+            raise _FieldError("version", self.version, f"is not a supported PostgreSQL major; "
+                              f"allowed: {', '.join(map(str, POSTGRES_IMAGES))}")
+        return self
+
+
+DatabaseSettings = Annotated[Union[LocalDatabaseSettings], Field(discriminator="tier")]
+
+
+# --- app --------------------------------------------------------------------------------------
+
+
+class AppSettings(_Settings):
+    """``pgtiers:app``: where the app's database Secret goes."""
+
+    namespaces: Annotated[list[DnsLabel], Field(min_length=1)] = ["app"]
+    """Namespaces that each get the Secret."""
+    secret_name: DnsSubdomain = "database"
+    """Name of the Secret in each namespace."""
+    create_namespaces: Annotated[bool, Field(strict=True)] = True
+    """Create those namespaces (false when they already exist and belong to someone else)."""
+
+
+class StackSettings(BaseModel):
+    """All ``pgtiers:*`` settings of one stack."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    cluster: ClusterSettings
+    database: DatabaseSettings
+    app: AppSettings = AppSettings()
+    protect: Annotated[bool, Field(strict=True)] = False
+    """Mark data-bearing resources ``protect`` so that no ``pulumi destroy`` or replacement deletes them."""
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class _FieldError(ValueError):
+    """Raised by model validators to point at one field of the model they check."""
+
+    def __init__(self, field: str, value: Any, message: str):
+        super().__init__(message)
+        self.field, self.value, self.message = field, value, message
+
+
+def _path(loc: tuple, data: Any) -> tuple[str, Any, bool]:
+    """Turn a pydantic location into ``a.b[0].c``, skipping union tags; also return the value."""
+    parts: list[str] = []
+    node, found = data, True
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list):
+            parts[-1] += f"[{item}]"
+            node = node[item] if item < len(node) else None
+        elif isinstance(node, Mapping) and item in node:
+            parts.append(str(item))
+            node = node[item]
+        elif isinstance(node, Mapping) and isinstance(item, str) and item.startswith(("function-", "literal")):
+            continue
+        elif isinstance(node, Mapping) and isinstance(item, str) and _looks_like_tag(node, item):
+            continue  # discriminated-union tag, not a key
+        else:
+            parts.append(str(item))
+            found, node = False, None
+    return ".".join(parts), node, found
+
+
+def _looks_like_tag(node: Mapping, item: str) -> bool:
+    return item in (node.get("type"), node.get("tier"))
+
+
+def _allowed_keys(loc: tuple, data: Any) -> list[str]:
+    """The keys the model at ``loc`` (a mapping) accepts, as spelled in the stack file."""
+    model: Any = StackSettings
+    node = data
+    for item in loc:
+        model = _unwrap(model, node)
+        if isinstance(item, int):
+            model = get_args(model)[0] if get_args(model) else model
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            continue
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            field = _field_by_alias(model, item)
+            if field is None:
+                continue  # union tag or the bad key itself
+            model = field.annotation
+            node = node.get(item) if isinstance(node, Mapping) else None
+    model = _unwrap(model, node)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        keys = [f.alias or n for n, f in model.model_fields.items()]
+        return sorted(keys, key=lambda k: k not in ("type", "tier"))  # the tag first
+    return []
+
+
+def _field_by_alias(model: type[BaseModel], key: str):
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return field
+    return None
+
+
+def _unwrap(annotation: Any, node: Any) -> Any:
+    """Resolve Annotated/Optional/discriminated unions down to the model used for ``node``."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin is Union:
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            chosen = options[0]
+            for option in options:
+                tag = _tag_of(option)
+                if tag and isinstance(node, Mapping) and node.get(tag[0]) in tag[1]:
+                    chosen = option
+            annotation = chosen
+        else:
+            return annotation
+
+
+def _tag_of(model: Any) -> Optional[tuple[str, tuple]]:
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        for key in ("type", "tier"):
+            field = model.model_fields.get(key)
+            if field is not None and get_origin(field.annotation) is Literal:
+                return key, get_args(field.annotation)
+    return None
+
+
+def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    path, value, found = _path(loc, data)
+    key = f"{NAMESPACE}:{path}"
+    ctx = error.get("ctx") or {}
+    shown = repr(value) if found else "(missing)"
+
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1], data)
+        return f"{key}: unknown key; allowed keys here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{key}: required key is missing"
+    if kind == "literal_error":
+        expected = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
+        return f"{key}: {shown} is not one of {expected}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"{key}: {shown} is not a whole number"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"{key}: {shown} is not true or false"
+    if kind == "string_type":
+        return f"{key}: {shown} is not a string"
+    if kind in ("list_type",):
+        return f"{key}: {shown} is not a list"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"{key}: {shown} is not an object of keys and values"
+    if kind == "too_short":
+        return f"{key}: {shown} needs at least {ctx.get('min_length')} item(s)"
+    if kind == "greater_than_equal":
+        return f"{key}: {shown} is below the minimum {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"{key}: {shown} is above the maximum {ctx.get('le')}"
+    if kind == "greater_than":
+        return f"{key}: {shown} must be greater than {ctx.get('gt')}"
+    if kind == "less_than":
+        return f"{key}: {shown} must be less than {ctx.get('lt')}"
+    if kind == "value_error":
+        cause = ctx.get("error")
+        if isinstance(cause, _FieldError):
+            sub = f"{key}.{cause.field}" if path else f"{NAMESPACE}:{cause.field}"
+            return f"{sub}: {cause.value!r} {cause.message}"
+        return f"{key}: {shown} {cause}"
+    return f"{key}: {shown}: {error['msg']}"
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+_TOP_KEYS = ("cluster", "database", "app", "protect")
+
+
+def parse_settings(raw: Mapping[str, Any]) -> StackSettings:
+    """Validate plain values (as in a stack file, without the ``pgtiers:`` prefix)."""
+    data = dict(raw)
+    _check_tags(data)
+    try:
+        settings = StackSettings.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = _describe(errors[0], data)
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ConfigError(first + more) from None
+    return settings
+
+
+def _check_tags(data: Mapping[str, Any]) -> None:
+    """Check ``cluster.type`` and ``database.tier`` first: every other rule depends on them.
+
+    Done by hand rather than left to pydantic's discriminated unions so the message lists
+    every tier of the product, and says "not built yet" rather than "unknown" for the ones
+    this version lacks.
+    """
+    cluster, database = data.get("cluster"), data.get("database")
+    cluster_type = cluster.get("type") if isinstance(cluster, Mapping) else None
+    tier = database.get("tier") if isinstance(database, Mapping) else None
+    for key, value, allowed in (("cluster.type", cluster_type, CLUSTER_TYPES), ("database.tier", tier, TIERS)):
+        section = data.get(key.split(".")[0])
+        if not isinstance(section, Mapping):
+            continue  # missing or not an object: pydantic says so
+        if value is None:
+            raise ConfigError(f"{NAMESPACE}:{key}: required key is missing; one of {', '.join(allowed)}")
+        if value not in allowed:
+            raise ConfigError(f"{NAMESPACE}:{key}: {value!r} is not one of {', '.join(allowed)}")
+    if cluster_type in CLUSTER_TYPES and tier in TIERS and cluster_type not in TIER_CLUSTERS[tier]:
+        raise ConfigError(
+            f"{NAMESPACE}:database.tier: {tier!r} cannot run on a {cluster_type} cluster "
+            f"({NAMESPACE}:cluster.type); it needs: {', '.join(TIER_CLUSTERS[tier])}"
+        )
+    for key, value, built in (("cluster.type", cluster_type, BUILT_CLUSTERS), ("database.tier", tier, BUILT_TIERS)):
+        if value is not None and value not in built:
+            raise ConfigError(
+                f"{NAMESPACE}:{key}: {value!r} is not built yet in this version of pgtiers; "
+                f"built so far: {', '.join(built)}"
+            )
+
+
+def load_settings(config: Optional[pulumi.Config] = None) -> StackSettings:
+    """Read and validate the stack's ``pgtiers:*`` keys from Pulumi config."""
+    config = config or pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    for key in _TOP_KEYS:
+        text = config.get(key)
+        if text is None:
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except json.JSONDecodeError:
+            # A bare word in the stack file (e.g. `pgtiers:protect: yes-please`) arrives as text.
+            raw[key] = text
+    _reject_unknown_top_keys()
+    return parse_settings(raw)
+
+
+def _reject_unknown_top_keys() -> None:
+    from pulumi.runtime.config import CONFIG  # the SDK's own map of every configured key
+
+    for full_key in CONFIG.get():
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE and key not in _TOP_KEYS:
+            raise ConfigError(
+                f"{NAMESPACE}:{key}: unknown key; allowed keys: "
+                + ", ".join(f"{NAMESPACE}:{k}" for k in _TOP_KEYS)
+            )
