@@ -1,0 +1,1 @@
+"""Database tiers: each yields a ``DatabaseConnection``."""
