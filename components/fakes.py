@@ -94,6 +94,15 @@ def _kubernetes(args: MockResourceArgs) -> dict:
     return out
 
 
+def _aws(args: MockResourceArgs) -> dict:
+    # Generic shape of an AWS resource: an ARN and a physical name. Specific fakes (endpoints,
+    # kubeconfigs) are registered with @fake by the modules that need them.
+    service = args.typ.split(":")[1].split("/")[0]
+    name = args.inputs.get("name") or f"{args.name}-{_suffix(args.name)}"
+    return {"arn": f"arn:aws:{service}:us-east-1:123456789012:{args.name}/{name}", "name": name,
+            "tagsAll": args.inputs.get("tags") or {}}
+
+
 class FakeCloud(Mocks):
     """Answers every registration with inputs plus realistic computed outputs."""
 
@@ -107,8 +116,10 @@ class FakeCloud(Mocks):
             return None, outputs
         if args.typ in RESOURCE_FAKES:
             outputs.update(RESOURCE_FAKES[args.typ](args))
-        elif args.typ.startswith("kubernetes:") and not args.typ.startswith("pulumi:providers"):
+        elif args.typ.startswith("kubernetes:"):
             outputs.update(_kubernetes(args))
+        elif args.typ.startswith("aws:"):
+            outputs = {**_aws(args), **outputs}
         ident = args.resource_id or f"{args.name}-id"
         if args.typ.startswith("kubernetes:") and "metadata" in outputs:
             meta = outputs["metadata"]
