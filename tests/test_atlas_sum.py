@@ -12,9 +12,9 @@ from components import atlas_sum
 
 REPO = Path(__file__).resolve().parent.parent
 
-# Test vector from ariga/atlas, sql/migrate/testdata/partial-checkpoint/ (atlas.sum at commit
-# e4b4dbb6f40cd4b8bc8c7b4b7e9de7ec153496fa; the .sql files as stored at that commit and a7c9132f7279789389f592c38ee0c2c6ed4b2fab).
-# Reproduced verbatim, byte for byte, because the sum is over exact bytes.
+# Test vector from ariga/atlas, sql/migrate/testdata/partial-checkpoint/: atlas.sum as of commit
+# e4b4dbb6f40cd4b8bc8c7b4b7e9de7ec153496fa, its six .sql files as of that commit (1, 2, 4) and
+# a7c9132f7279789389f592c38ee0c2c6ed4b2fab (3, 5, 6). Reproduced byte for byte: the sum is over bytes.
 ATLAS_FILES = {
     "1_first.sql": "create table `tbl_1` (`col` int);\n",
     "2_second.sql": "create table `tbl_2` (`col` int);\n",
