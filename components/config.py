@@ -41,7 +41,7 @@ TIER_CLUSTERS: dict[str, tuple[str, ...]] = {
 }
 
 #: Tiers this version of pgtiers can build. The others parse, then stop with a clear sentence.
-BUILT_TIERS: tuple[str, ...] = ("local",)
+BUILT_TIERS: tuple[str, ...] = ("local", "cnpg", "ack-rds")
 BUILT_CLUSTERS: tuple[str, ...] = ("kind",)
 
 #: Official ``postgres`` image tags, pinned per major (Debian bookworm variants).
@@ -155,7 +155,101 @@ class LocalDatabaseSettings(_DatabaseCommon):
         return self
 
 
-DatabaseSettings = Annotated[Union[LocalDatabaseSettings], Field(discriminator="tier")]
+# --- database: the Kubernetes-native tiers (cnpg, ack-rds) -------------------------------------
+
+#: CloudNativePG operand images, pinned per major. The "minimal" flavour carries no Barman: backups
+#: run in the Barman Cloud Plugin's sidecar. CNPG rebuilds these tags weekly for OS fixes; pin a
+#: digest through ``CnpgCluster``'s ``image`` argument where byte-for-byte repeatability matters.
+CNPG_IMAGES: dict[int, str] = {
+    14: "ghcr.io/cloudnative-pg/postgresql:14.22-minimal-trixie",
+    15: "ghcr.io/cloudnative-pg/postgresql:15.17-minimal-trixie",
+    16: "ghcr.io/cloudnative-pg/postgresql:16.13-minimal-trixie",
+    17: "ghcr.io/cloudnative-pg/postgresql:17.9-minimal-trixie",
+    18: "ghcr.io/cloudnative-pg/postgresql:18.3-minimal-trixie",
+}
+
+#: PostgreSQL majors RDS offers; the DBInstance pins only the major so AWS minor upgrades never
+#: look like drift.
+RDS_POSTGRES_MAJORS: tuple[int, ...] = (14, 15, 16, 17, 18)
+
+# CNPG's ScheduledBackup takes six fields, seconds first; a five-field crontab line would be read
+# with every field shifted one place (minutes as seconds, hours as minutes...).
+_SIX_FIELD_CRON = re.compile(r"^\S+( \S+){5}$")
+_RDS_INSTANCE_CLASS = re.compile(r"^db\.[a-z0-9]+\.[a-z0-9]+$")
+
+SixFieldCron = Annotated[
+    str,
+    _rule(_SIX_FIELD_CRON, "is not a six-field schedule (seconds minutes hours day-of-month month "
+          "day-of-week, e.g. '0 0 3 * * *')"),
+]
+RdsInstanceClass = Annotated[
+    str, _rule(_RDS_INSTANCE_CLASS, "is not an RDS instance class (e.g. db.t4g.medium, db.m7g.large)"),
+]
+
+
+class CnpgDatabaseSettings(_DatabaseCommon):
+    """``pgtiers:database`` with ``tier: cnpg``: a CloudNativePG cluster inside the Kubernetes cluster."""
+
+    tier: Literal["cnpg"]
+    namespace: DnsLabel = "pgtiers-db"
+    """Namespace of the CNPG Cluster, its Secrets and its backups' service account."""
+    cluster_name: DnsLabel = "pg"
+    """Name of the CNPG ``Cluster``: its Services are ``<name>-rw``/``-ro``/``-r`` and its pods' service account is ``<name>``."""
+    instances: Annotated[int, Field(ge=1, le=9, strict=True)] = 3
+    """PostgreSQL instances (1 primary + standbys); 3 spreads them over three zones."""
+    storage_gb: Annotated[int, Field(ge=1, le=16000, strict=True)] = 20
+    """Data volume per instance in GiB."""
+    wal_storage_gb: Annotated[int, Field(ge=1, le=16000, strict=True)] = 10
+    """Separate WAL volume per instance in GiB (a full WAL disk then cannot fill the data disk)."""
+    storage_class: Optional[DnsSubdomain] = None
+    """StorageClass of both volumes; null for the cluster's own (``gp3`` on EKS)."""
+    backup_schedule: SixFieldCron = "0 0 3 * * *"
+    """Base backup schedule, six fields with seconds first (default 03:00:00 daily)."""
+    backup_retention_days: Annotated[int, Field(ge=1, le=3650, strict=True)] = 30
+    """Days of base backups and WAL to keep in the object store."""
+    pod_monitor: Annotated[bool, Field(strict=True)] = False
+    """Create a Prometheus Operator ``PodMonitor`` (needs its CRD in the cluster)."""
+
+    @model_validator(mode="after")
+    def _supported_version(self) -> "CnpgDatabaseSettings":
+        if self.version not in CNPG_IMAGES:
+            raise _FieldError("version", self.version, f"is not a PostgreSQL major with a pinned CloudNativePG "
+                              f"image; allowed: {', '.join(map(str, CNPG_IMAGES))}")
+        return self
+
+
+class AckRdsDatabaseSettings(_DatabaseCommon):
+    """``pgtiers:database`` with ``tier: ack-rds``: an RDS instance declared as a Kubernetes object (AWS ACK)."""
+
+    tier: Literal["ack-rds"]
+    namespace: DnsLabel = "pgtiers-db"
+    """Namespace of the DBInstance, its password Secret and the endpoint ConfigMap."""
+    instance_class: RdsInstanceClass = "db.t4g.medium"
+    """RDS instance class."""
+    storage_gb: Annotated[int, Field(ge=20, le=65536, strict=True)] = 20
+    """Allocated storage in GiB (gp3 starts at 20)."""
+    max_storage_gb: Annotated[int, Field(ge=21, le=65536, strict=True)] = 100
+    """Ceiling for RDS storage autoscaling in GiB; must exceed ``storageGb``."""
+    multi_az: Annotated[bool, Field(strict=True)] = True
+    """Keep a synchronous standby in a second availability zone."""
+    backup_retention_days: Annotated[int, Field(ge=1, le=35, strict=True)] = 7
+    """Days of automated backups (point-in-time recovery window); at least 7 when ``pgtiers:protect`` is on."""
+    endpoint_export: Literal["configmap", "secret"] = "configmap"
+    """Kind of object the ACK FieldExport keeps the live endpoint address in."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AckRdsDatabaseSettings":
+        if self.version not in RDS_POSTGRES_MAJORS:
+            raise _FieldError("version", self.version, f"is not an RDS PostgreSQL major; allowed: "
+                              f"{', '.join(map(str, RDS_POSTGRES_MAJORS))}")
+        if self.max_storage_gb <= self.storage_gb:
+            raise _FieldError("maxStorageGb", self.max_storage_gb,
+                              f"must be greater than storageGb ({self.storage_gb}) for storage autoscaling")
+        return self
+
+
+DatabaseSettings = Annotated[Union[LocalDatabaseSettings, CnpgDatabaseSettings, AckRdsDatabaseSettings],
+                             Field(discriminator="tier")]
 
 
 # --- app --------------------------------------------------------------------------------------
@@ -182,6 +276,16 @@ class StackSettings(BaseModel):
     app: AppSettings = AppSettings()
     protect: Annotated[bool, Field(strict=True)] = False
     """Mark data-bearing resources ``protect`` so that no ``pulumi destroy`` or replacement deletes them."""
+
+    @model_validator(mode="after")
+    def _database_namespace_is_its_own(self) -> "StackSettings":
+        # Keeping the database out of the app namespaces keeps its credentials Secret away from
+        # every pod there and gives each namespace one owner.
+        namespace = getattr(self.database, "namespace", None)
+        if namespace is not None and namespace in self.app.namespaces:
+            raise _FieldError("database.namespace", namespace,
+                              f"is also in {NAMESPACE}:app.namespaces; keep the database in a namespace of its own")
+        return self
 
 
 # --- errors -----------------------------------------------------------------------------------

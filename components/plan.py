@@ -359,6 +359,12 @@ def kubernetes_objects(ev: Evaluation) -> list[tuple[Registration, dict[str, Any
         manifest = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": kind}
         body = redact({k: v for k, v in r.inputs.items() if k not in ("apiVersion", "kind")})
         manifest.update(body)
+        for key in ("data", "stringData"):
+            if isinstance(manifest.get(key), str):
+                # A secret map not known yet (preview): keep the manifest a valid object and say why.
+                del manifest[key]
+                notes = manifest.setdefault("metadata", {}).setdefault("annotations", {})
+                notes["pgtiers.plan/redacted"] = f"{key} is secret and not known before the database exists"
         found.append((r, manifest))
     return found
 
@@ -468,12 +474,13 @@ def iter_secret_values(ev: Evaluation) -> Iterable[str]:
     yield from walk(ev.outputs, False)
 
 
-def run_cli(stack: str, out_dir: Optional[Path], preview: bool, stream=sys.stdout) -> int:
+def run_cli(stack: str, out_dir: Optional[Path], preview: bool, project_dir: Path = PROJECT_DIR,
+            stream=sys.stdout) -> int:
     """``python -m components plan``: exit 0 with files written, 2 with one line on bad config."""
     from .config import ConfigError
 
     try:
-        ev = evaluate(stack, preview=preview)
+        ev = evaluate(stack, preview=preview, project_dir=project_dir)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
