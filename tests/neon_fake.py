@@ -335,6 +335,13 @@ class FakeNeon:
             if op is None or op["project_id"] != pid:
                 raise FakeError(404, "", f"operation {rest[1]} not found")
             return 200, {"operation": self._op_view(op)}
+        if route == ("POST", ("endpoints",)):
+            spec = (body or {}).get("endpoint") or {}
+            branch = self._branch(pid, spec.get("branch_id", ""))
+            self._mutable(branch)
+            endpoint = self._add_endpoint(pid, branch["id"], spec)
+            op = self._add_operation(pid, branch["id"], "start_compute", endpoint["id"])
+            return 201, {"endpoint": endpoint, "operations": [self._op_view(op)]}
         if route == ("PATCH", ("endpoints", "{}")):
             return 200, self._update_endpoint(pid, rest[1], body)
         if len(rest) < 2 or rest[0] != "branches":
