@@ -130,3 +130,6 @@ class FakeCloud(Mocks):
         if args.token in CALL_FAKES:
             return CALL_FAKES[args.token](args)
         return {}
+
+
+from . import fakes_k8s  # noqa: E402,F401  (registers operator fakes)
