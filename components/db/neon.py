@@ -151,7 +151,7 @@ class NeonBranchProvider(dyn.ResourceProvider):
     """
 
     def __init__(self, *, deadline: float = 120.0, op_timeout: float = 600.0,
-                 poll_initial: float = 0.1, poll_max: float = 0.5, backoff_base: float = 0.2) -> None:
+                 poll_initial: float = 0.1, poll_max: float = 0.2, backoff_base: float = 0.2) -> None:
         super().__init__()
         self.backoff_base = float(backoff_base)
         self.deadline = float(deadline)
