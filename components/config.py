@@ -287,6 +287,14 @@ class StackSettings(BaseModel):
                               f"is also in {NAMESPACE}:app.namespaces; keep the database in a namespace of its own")
         return self
 
+    @model_validator(mode="after")
+    def _ack_rds_backups_in_production(self) -> "StackSettings":
+        # A protected (production) RDS instance keeps at least a week of point-in-time recovery.
+        if isinstance(self.database, AckRdsDatabaseSettings) and self.protect and self.database.backup_retention_days < 7:
+            raise _FieldError("database.backupRetentionDays", self.database.backup_retention_days,
+                              f"is below 7, the minimum when {NAMESPACE}:protect is true")
+        return self
+
 
 # --- errors -----------------------------------------------------------------------------------
 

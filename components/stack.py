@@ -17,6 +17,8 @@ from .cluster.kind import KindCluster
 from .config import StackSettings
 from .connection import DatabaseConnection
 from .db.local import LocalPostgres
+from .db.ack_rds import AckRdsInstance
+from .db.cnpg import CnpgCluster
 
 
 @dataclasses.dataclass
@@ -70,6 +72,60 @@ def _local_database(settings: StackSettings, cluster: Cluster) -> Database:
 
 CLUSTERS: dict[str, Callable[[StackSettings], Cluster]] = {"kind": _kind_cluster}
 TIERS: dict[str, Callable[[StackSettings, Cluster], Database]] = {"local": _local_database}
+
+
+# --- Kubernetes-native tiers: cnpg (any cluster; backups and IRSA on EKS) and ack-rds (EKS) ---
+
+
+def _cnpg_database(settings: StackSettings, cluster: Cluster) -> Database:
+    cfg = settings.database
+    # EKS exposes IRSA and its gp3 class; on kind these are absent and the cluster runs without
+    # object-store backups (a laptop database is disposable).
+    host = cluster.component
+    oidc_provider_arn = getattr(host, "oidc_provider_arn", None)
+    db = CnpgCluster(
+        f"{settings.cluster.name}-db",
+        {"namespace": cfg.namespace, "cluster_name": cfg.cluster_name, "version": cfg.version, "database": cfg.name,
+         "username": cfg.username, "instances": cfg.instances, "storage_gb": cfg.storage_gb,
+         "wal_storage_gb": cfg.wal_storage_gb, "storage_class": cfg.storage_class or getattr(host, "storage_class", None),
+         "oidc_provider_arn": oidc_provider_arn, "oidc_issuer": getattr(host, "oidc_issuer", None),
+         "backup_schedule": cfg.backup_schedule, "backup_retention_days": cfg.backup_retention_days,
+         "pod_monitor": cfg.pod_monitor, "protect": settings.protect},
+        pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
+    )
+    outputs: dict[str, Any] = {"cnpgCluster": db.cluster_name, "databaseReaderHost": db.reader_host}
+    if oidc_provider_arn is not None:
+        outputs.update({"backupBucket": db.backup_bucket, "backupDestination": db.backup_destination,
+                        "backupRoleArn": db.backup_role_arn})
+    return Database(db.connection, db, outputs)
+
+
+def _region_of_issuer(issuer: str) -> str:
+    # oidc.eks.<region>.amazonaws.com/id/<id>: the cluster's own region, with no extra lookup.
+    return issuer.removeprefix("https://").split(".")[2]
+
+
+def _ack_rds_database(settings: StackSettings, cluster: Cluster) -> Database:
+    cfg = settings.database
+    eks = cluster.component
+    db = AckRdsInstance(
+        f"{settings.cluster.name}-db",
+        {"vpc_id": eks.vpc_id, "private_subnet_ids": eks.private_subnet_ids,
+         "cluster_security_group_id": eks.cluster_security_group_id, "oidc_provider_arn": eks.oidc_provider_arn,
+         "oidc_issuer": eks.oidc_issuer, "region": eks.oidc_issuer.apply(_region_of_issuer),
+         "namespace": cfg.namespace, "identifier": f"{settings.cluster.name}-{cfg.name}".replace("_", "-"),
+         "version": cfg.version, "database": cfg.name, "username": cfg.username,
+         "instance_class": cfg.instance_class, "storage_gb": cfg.storage_gb, "max_storage_gb": cfg.max_storage_gb,
+         "multi_az": cfg.multi_az, "backup_retention_days": cfg.backup_retention_days,
+         "endpoint_export": cfg.endpoint_export, "protect": settings.protect},
+        pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
+    )
+    return Database(db.connection, db, {"rdsInstance": db.identifier, "rdsEndpointExport": db.endpoint_export,
+                                        "rdsSecurityGroupId": db.security_group_id})
+
+
+TIERS["cnpg"] = _cnpg_database
+TIERS["ack-rds"] = _ack_rds_database
 
 
 def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
