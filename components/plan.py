@@ -108,6 +108,36 @@ def unwrap(value: Any) -> Any:
     return value
 
 
+def _refs_to_urns(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == RESOURCE_SIG:
+            return value.get("urn", "")
+        return {k: _refs_to_urns(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_refs_to_urns(v) for v in value]
+    return value
+
+
+def _resource_refs_as_urns(request):
+    """The request with every resource reference among its inputs replaced by the resource's URN.
+
+    The SDK's mock monitor rebuilds referenced resources (e.g. the ``eks.Cluster`` handed to
+    ``eks.ManagedNodeGroup``) as live objects on a worker thread's event loop, which the program's
+    loop then cannot await. The engine itself hands a URN to providers that take no references;
+    the fakes need no more. The spy still records the reference as ``{"$resource": urn}``.
+    """
+    from google.protobuf import json_format
+
+    if not request.object or RESOURCE_SIG not in str(request.object):
+        return request
+    plain = _refs_to_urns(json_format.MessageToDict(request.object))
+    copy = type(request)()
+    copy.CopyFrom(request)
+    copy.object.Clear()
+    copy.object.update(plain)
+    return copy
+
+
 def _spy_monitor_class():
     from google.protobuf import json_format
     from pulumi.runtime.mocks import MockMonitor
@@ -121,7 +151,7 @@ def _spy_monitor_class():
             self.stack_outputs: dict[str, Any] = {}
 
         def RegisterResource(self, request):
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(_resource_refs_as_urns(request))
             if request.type == "pulumi:pulumi:Stack":
                 return response
             inputs = _decode(json_format.MessageToDict(request.object)) if request.object else {}
