@@ -12,3 +12,14 @@ __all__ = [
     "AppDatabaseSecret", "AppDatabaseSecretArgs", "DatabaseConnection", "KindCluster", "KindClusterArgs",
     "LocalPostgres", "LocalPostgresArgs",
 ]
+
+# Production tier on AWS: the EKS cluster, Aurora, and rotation-safe credential delivery.
+from .cluster.eks import EksCluster, EksClusterArgs  # noqa: E402
+from .cluster.vpc import Vpc, VpcArgs  # noqa: E402
+from .db.aurora import AuroraServerlessDb, AuroraServerlessDbArgs  # noqa: E402
+from .external_secrets import DatabaseSecretSync, DatabaseSecretSyncArgs, ExternalSecretsOperator  # noqa: E402
+
+__all__ += [
+    "AuroraServerlessDb", "AuroraServerlessDbArgs", "DatabaseSecretSync", "DatabaseSecretSyncArgs", "EksCluster",
+    "EksClusterArgs", "ExternalSecretsOperator", "Vpc", "VpcArgs",
+]

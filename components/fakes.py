@@ -133,3 +133,4 @@ class FakeCloud(Mocks):
 
 
 from . import fakes_k8s  # noqa: E402,F401  (registers operator fakes)
+from . import fakes_aws  # noqa: E402,F401  (registers AWS fakes)
