@@ -41,8 +41,8 @@ TIER_CLUSTERS: dict[str, tuple[str, ...]] = {
 }
 
 #: Tiers this version of pgtiers can build. The others parse, then stop with a clear sentence.
-BUILT_TIERS: tuple[str, ...] = ("local", "cnpg", "ack-rds")
-BUILT_CLUSTERS: tuple[str, ...] = ("kind",)
+BUILT_TIERS: tuple[str, ...] = ("local", "cnpg", "ack-rds", "aurora")
+BUILT_CLUSTERS: tuple[str, ...] = ("kind", "eks")
 
 #: Official ``postgres`` image tags, pinned per major (Debian bookworm variants).
 POSTGRES_IMAGES: dict[int, str] = {
@@ -119,7 +119,69 @@ class KindClusterSettings(_Settings):
     """Host directory mapped to the node's local-path volumes so data survives recreating the cluster."""
 
 
-ClusterSettings = Annotated[Union[KindClusterSettings], Field(discriminator="type")]
+# --- cluster: eks (production tier) -----------------------------------------------------------
+
+_KUBERNETES_MINOR = re.compile(r"^1\.\d{2}$")
+_EC2_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+_IPV4_CIDR = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+_AWS_ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
+
+KubernetesMinor = Annotated[str, _rule(_KUBERNETES_MINOR, "is not a Kubernetes minor version such as \"1.34\"")]
+Ec2InstanceType = Annotated[str, _rule(_EC2_INSTANCE_TYPE, "is not an EC2 instance type (e.g. m7i.large)")]
+IamPrincipalArn = Annotated[str, _rule(_IAM_PRINCIPAL_ARN, "is not an IAM role or user ARN")]
+Ipv4Cidr = Annotated[str, _rule(_IPV4_CIDR, "is not an IPv4 CIDR such as 10.0.0.0/16")]
+AwsZone = Annotated[str, _rule(_AWS_ZONE, "is not an availability zone name such as eu-west-1a")]
+
+
+class EksClusterSettings(_Settings):
+    """``pgtiers:cluster`` with ``type: eks``: an Amazon EKS cluster in a VPC of its own."""
+
+    type: Literal["eks"]
+    name: DnsLabel
+    """Name of the EKS cluster (changing it replaces the cluster); also names its AWS resources."""
+    kubernetes_version: KubernetesMinor = "1.34"
+    """Kubernetes minor of the control plane and nodes."""
+    vpc_cidr: Ipv4Cidr = "10.0.0.0/16"
+    """IPv4 range of the new VPC, a /16 to /20."""
+    availability_zones: Optional[Annotated[list[AwsZone], Field(min_length=2, max_length=3)]] = None
+    """Two or three zones; null for the region's first three."""
+    nat_gateways: Literal["per-az", "single"] = "per-az"
+    """``per-az`` survives the loss of a zone; ``single`` saves two NAT gateways (non-production)."""
+    instance_types: Annotated[list[Ec2InstanceType], Field(min_length=1)] = ["m7i.large"]
+    """EC2 instance types of the managed node group."""
+    min_nodes: Annotated[int, Field(ge=1, le=100, strict=True)] = 2
+    """Fewest nodes."""
+    desired_nodes: Annotated[int, Field(ge=1, le=100, strict=True)] = 2
+    """Nodes at creation."""
+    max_nodes: Annotated[int, Field(ge=1, le=100, strict=True)] = 4
+    """Most nodes."""
+    node_disk_gb: Annotated[int, Field(ge=20, le=1000, strict=True)] = 50
+    """Root volume per node in GiB."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """On-demand or Spot nodes."""
+    public_access_cidrs: Annotated[list[Ipv4Cidr], Field(min_length=1)] = ["0.0.0.0/0"]
+    """Networks that may reach the public Kubernetes API endpoint (IAM still authenticates)."""
+    admin_role_arns: list[IamPrincipalArn] = []
+    """IAM roles or users given cluster-admin through EKS access entries (the creator always is)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "EksClusterSettings":
+        import ipaddress
+
+        try:
+            network = ipaddress.ip_network(self.vpc_cidr)
+        except ValueError:
+            raise _FieldError("vpcCidr", self.vpc_cidr, "is not a network address (host bits set?)") from None
+        if not 16 <= network.prefixlen <= 20:
+            raise _FieldError("vpcCidr", self.vpc_cidr, "must be a /16 to /20 (pods take VPC addresses)")
+        if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
+            raise _FieldError("desiredNodes", self.desired_nodes, f"must lie between minNodes ({self.min_nodes}) "
+                              f"and maxNodes ({self.max_nodes})")
+        return self
+
+
+ClusterSettings = Annotated[Union[KindClusterSettings, EksClusterSettings], Field(discriminator="type")]
 
 
 # --- database ---------------------------------------------------------------------------------
@@ -248,7 +310,97 @@ class AckRdsDatabaseSettings(_DatabaseCommon):
         return self
 
 
-DatabaseSettings = Annotated[Union[LocalDatabaseSettings, CnpgDatabaseSettings, AckRdsDatabaseSettings],
+# --- database: aurora (production tier) ------------------------------------------------------
+
+#: Args names of ``AuroraServerlessDb`` (as ``aurora_rules`` reports them) -> keys in ``pgtiers:database``.
+AURORA_KEYS: dict[str, str] = {
+    "identifier": "identifier", "engine_version": "version", "database_name": "name", "master_username": "username",
+    "min_acu": "minAcu", "max_acu": "maxAcu", "seconds_until_auto_pause": "secondsUntilAutoPause",
+    "instances": "instances", "backup_retention_days": "backupRetentionDays",
+    "preferred_backup_window": "backupWindow", "preferred_maintenance_window": "maintenanceWindow",
+    "monitoring_interval": "monitoringInterval", "log_retention_days": "logRetentionDays",
+    "performance_insights_retention_days": "performanceInsightsRetentionDays",
+}
+_GO_DURATION = re.compile(r"^([0-9]+(h|m|s))+$")
+GoDuration = Annotated[str, _rule(_GO_DURATION, "is not a duration such as 5m, 1h or 1h30m")]
+
+
+class AuroraDatabaseSettings(_DatabaseCommon):
+    """``pgtiers:database`` with ``tier: aurora``: Aurora PostgreSQL Serverless v2 next to the EKS cluster.
+
+    The defaults are the safe ones (deletion protection, final snapshot, two instances); a
+    throw-away stack turns them off explicitly.
+    """
+
+    tier: Literal["aurora"]
+    identifier: str
+    """RDS cluster identifier (instances are ``<identifier>-<n>``). Required: it is a physical name
+    and changing it replaces the cluster."""
+    version: Union[int, str] = 16
+    """Aurora PostgreSQL major (13-17); "16.4" also states the oldest minor the cluster runs."""
+    min_acu: float = 0.5
+    """Minimum capacity in ACUs, steps of 0.5; 0 lets the cluster pause when idle."""
+    max_acu: float = 4.0
+    """Maximum capacity in ACUs (1-256, steps of 0.5)."""
+    seconds_until_auto_pause: Optional[int] = None
+    """Idle seconds before pausing, 300-86400; only with ``minAcu: 0`` (null: AWS's 300)."""
+    instances: int = 2
+    """Writer plus readers; 2 or more puts a reader in another zone to fail over to."""
+    backup_retention_days: int = 7
+    """Days of automated backups (1-35); at least 7 when ``pgtiers:protect`` is on."""
+    backup_window: str = "03:00-04:00"
+    """Daily UTC backup window."""
+    maintenance_window: str = "sun:05:00-sun:06:00"
+    """Weekly UTC maintenance window; must not overlap the backup window."""
+    kms_key_arn: Optional[str] = None
+    """Customer-managed KMS key to encrypt with; null to create one (rotation on)."""
+    deletion_protection: Annotated[bool, Field(strict=True)] = True
+    """AWS refuses to delete the cluster while set."""
+    final_snapshot: Annotated[bool, Field(strict=True)] = True
+    """Snapshot the cluster when it is deleted."""
+    performance_insights: Annotated[bool, Field(strict=True)] = True
+    """Performance Insights on every instance."""
+    performance_insights_retention_days: int = 7
+    """7 (free), a multiple of 31 up to 713, or 731."""
+    monitoring_interval: int = 0
+    """Enhanced Monitoring interval in seconds (0 off, 1, 5, 10, 15, 30, 60)."""
+    log_retention_days: int = 30
+    """CloudWatch retention of the exported PostgreSQL log."""
+    iam_authentication: Annotated[bool, Field(strict=True)] = False
+    """Allow IAM database authentication."""
+    credentials: Literal["external-secrets", "direct"] = "external-secrets"
+    """``external-secrets``: RDS keeps and rotates the password, ESO syncs the app Secret.
+    ``direct``: a Pulumi-generated password, encrypted in the Pulumi state, written once."""
+    refresh_interval: GoDuration = "5m"
+    """With ``external-secrets``: how often the app Secret is re-read from Secrets Manager."""
+    tags: dict[str, str] = {}
+    """Extra tags on the database's AWS resources."""
+
+    @model_validator(mode="after")
+    def _aurora_rules(self) -> "AuroraDatabaseSettings":
+        from .db.aurora_rules import AuroraArgumentError, check_all
+
+        values = {"engine_version": self.version, "database_name": self.name, "master_username": self.username,
+                  "min_acu": self.min_acu, "max_acu": self.max_acu,
+                  "seconds_until_auto_pause": self.seconds_until_auto_pause, "instances": self.instances,
+                  "backup_retention_days": self.backup_retention_days,
+                  "preferred_backup_window": self.backup_window, "preferred_maintenance_window": self.maintenance_window,
+                  "monitoring_interval": self.monitoring_interval, "log_retention_days": self.log_retention_days,
+                  "performance_insights_retention_days": self.performance_insights_retention_days}
+        try:
+            check_all(values, identifier=self.identifier)
+            if len(self.identifier) > 60:
+                raise AuroraArgumentError("identifier", self.identifier, "is longer than 60 characters (instance "
+                                          "identifiers append '-<n>' and RDS allows 63)")
+        except AuroraArgumentError as exc:
+            # The rules speak in AuroraServerlessDb's argument names; a stack file has its own keys.
+            message = re.sub(r"\b[a-z_]+\b", lambda m: AURORA_KEYS.get(m.group(0), m.group(0)), exc.message)
+            raise _FieldError(AURORA_KEYS.get(exc.field, exc.field), exc.value, message) from None
+        return self
+
+
+DatabaseSettings = Annotated[Union[LocalDatabaseSettings, CnpgDatabaseSettings, AckRdsDatabaseSettings,
+                                   AuroraDatabaseSettings],
                              Field(discriminator="tier")]
 
 
@@ -293,6 +445,23 @@ class StackSettings(BaseModel):
         if isinstance(self.database, AckRdsDatabaseSettings) and self.protect and self.database.backup_retention_days < 7:
             raise _FieldError("database.backupRetentionDays", self.database.backup_retention_days,
                               f"is below 7, the minimum when {NAMESPACE}:protect is true")
+        return self
+
+
+    @model_validator(mode="after")
+    def _aurora_in_production(self) -> "StackSettings":
+        # A protected (production) Aurora cluster keeps a week of point-in-time recovery, cannot be
+        # deleted by AWS API calls, and leaves a snapshot if it is deleted anyway.
+        db = self.database
+        if not (isinstance(db, AuroraDatabaseSettings) and self.protect):
+            return self
+        when = f"when {NAMESPACE}:protect is true"
+        if db.backup_retention_days < 7:
+            raise _FieldError("database.backupRetentionDays", db.backup_retention_days, f"is below 7, the minimum {when}")
+        if not db.deletion_protection:
+            raise _FieldError("database.deletionProtection", db.deletion_protection, f"must be true {when}")
+        if not db.final_snapshot:
+            raise _FieldError("database.finalSnapshot", db.final_snapshot, f"must be true {when}")
         return self
 
 

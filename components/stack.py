@@ -39,6 +39,9 @@ class Database:
     component: pulumi.ComponentResource
     outputs: dict[str, Any]
     """Tier-specific stack outputs (no plain-text secrets)."""
+    app_secret_names: Optional[pulumi.Output[list[str]]] = None
+    """Set when the tier delivers the app Secret itself (e.g. kept in sync by External Secrets);
+    ``build`` then writes no ``AppDatabaseSecret``."""
 
 
 def _kind_cluster(settings: StackSettings) -> Cluster:
@@ -128,16 +131,90 @@ TIERS["cnpg"] = _cnpg_database
 TIERS["ack-rds"] = _ack_rds_database
 
 
+# --- production tier on AWS: EKS cluster, Aurora, rotation-safe credentials --------------------
+
+from .cluster.eks import EksCluster  # noqa: E402
+from .db.aurora import AuroraServerlessDb  # noqa: E402
+from .external_secrets import DatabaseSecretSync, ExternalSecretsOperator  # noqa: E402
+
+
+def _eks_cluster(settings: StackSettings) -> Cluster:
+    cfg = settings.cluster
+    eks = EksCluster(cfg.name, {
+        "cluster_name": cfg.name, "kubernetes_version": cfg.kubernetes_version, "vpc_cidr": cfg.vpc_cidr,
+        "availability_zones": list(cfg.availability_zones or []), "nat": cfg.nat_gateways,
+        "instance_types": list(cfg.instance_types), "min_nodes": cfg.min_nodes, "desired_nodes": cfg.desired_nodes,
+        "max_nodes": cfg.max_nodes, "node_disk_gb": cfg.node_disk_gb, "capacity_type": cfg.capacity_type,
+        "public_access_cidrs": list(cfg.public_access_cidrs), "admin_role_arns": list(cfg.admin_role_arns),
+        # A protected stack keeps a volume whose claim was deleted by mistake.
+        "volume_reclaim_policy": "Retain" if settings.protect else "Delete",
+        "protect": settings.protect, "tags": {"pgtiers:stack": pulumi.get_stack()},
+    })
+    return Cluster(eks.cluster_name, eks.provider, eks.kubeconfig, eks)
+
+
+def _aurora_database(settings: StackSettings, cluster: Cluster) -> Database:
+    cfg = settings.database
+    eks = cluster.component
+    if not isinstance(eks, EksCluster):  # config.TIER_CLUSTERS admits aurora on eks only
+        raise TypeError(f"the aurora tier needs an EksCluster, not {type(eks).__name__}")
+    rotated = cfg.credentials == "external-secrets"
+    db = AuroraServerlessDb(cfg.identifier, {
+        "vpc_id": eks.vpc_id, "subnet_ids": eks.private_subnet_ids,
+        # Managed-node-group pods carry the EKS cluster security group, not the node group's.
+        "allowed_security_group_ids": [eks.cluster_security_group_id],
+        "identifier": cfg.identifier, "engine_version": str(cfg.version), "database_name": cfg.name,
+        "master_username": cfg.username, "manage_master_user_password": rotated,
+        "min_acu": cfg.min_acu, "max_acu": cfg.max_acu, "seconds_until_auto_pause": cfg.seconds_until_auto_pause,
+        "instances": cfg.instances, "backup_retention_days": cfg.backup_retention_days,
+        "preferred_backup_window": cfg.backup_window, "preferred_maintenance_window": cfg.maintenance_window,
+        "kms_key_arn": cfg.kms_key_arn, "deletion_protection": cfg.deletion_protection,
+        "final_snapshot": cfg.final_snapshot, "performance_insights": cfg.performance_insights,
+        "performance_insights_retention_days": cfg.performance_insights_retention_days,
+        "monitoring_interval": cfg.monitoring_interval, "log_retention_days": cfg.log_retention_days,
+        "iam_database_authentication": cfg.iam_authentication, "protect": settings.protect,
+        "tags": {"pgtiers:stack": pulumi.get_stack(), **cfg.tags},
+    })
+    outputs: dict[str, Any] = {
+        "vpcId": eks.vpc_id, "auroraClusterIdentifier": db.cluster_identifier,
+        "auroraWriterEndpoint": db.writer_endpoint, "auroraReaderEndpoint": db.reader_endpoint,
+        "auroraSecurityGroupId": db.security_group_id, "credentialsDelivery": cfg.credentials,
+    }
+    secret_names = None
+    if rotated:
+        outputs["auroraMasterSecretArn"] = db.master_secret_arn
+        on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+        operator = ExternalSecretsOperator(f"{settings.cluster.name}-eso", {}, on_cluster)
+        app = settings.app
+        sync = DatabaseSecretSync(f"{settings.cluster.name}-app-db", {
+            "secret_arn": db.master_secret_arn, "kms_key_arn": db.kms_key_arn, "host": db.writer_endpoint,
+            "database": cfg.name, "oidc_provider_arn": eks.oidc_provider_arn, "oidc_issuer": eks.oidc_issuer,
+            "namespaces": list(app.namespaces), "secret_name": app.secret_name,
+            "create_namespaces": app.create_namespaces, "refresh_interval": cfg.refresh_interval,
+            "operator": operator, "tags": {"pgtiers:stack": pulumi.get_stack()},
+        }, on_cluster)
+        secret_names = sync.secret_names
+    return Database(db.connection, db, outputs, app_secret_names=secret_names)
+
+
+CLUSTERS["eks"] = _eks_cluster
+TIERS["aurora"] = _aurora_database
+
+
 def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
     cluster = CLUSTERS[settings.cluster.type](settings)
     database = TIERS[settings.database.tier](settings, cluster)
     app = settings.app
-    secret = AppDatabaseSecret(
-        f"{settings.cluster.name}-app-db",
-        {"connection": database.connection, "namespaces": list(app.namespaces), "secret_name": app.secret_name,
-         "create_namespaces": app.create_namespaces},
-        pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
-    )
+    secret: Optional[AppDatabaseSecret] = None
+    secret_names = database.app_secret_names
+    if secret_names is None:
+        secret = AppDatabaseSecret(
+            f"{settings.cluster.name}-app-db",
+            {"connection": database.connection, "namespaces": list(app.namespaces), "secret_name": app.secret_name,
+             "create_namespaces": app.create_namespaces},
+            pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
+        )
+        secret_names = secret.secret_names
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
     pulumi.export("tier", settings.database.tier)
@@ -145,7 +222,7 @@ def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
     pulumi.export("databaseHost", pulumi.Output.unsecret(database.connection.apply(lambda c: c.host)))
     pulumi.export("databasePort", pulumi.Output.unsecret(database.connection.apply(lambda c: c.port)))
     pulumi.export("databaseName", pulumi.Output.unsecret(database.connection.apply(lambda c: c.database)))
-    pulumi.export("appSecrets", secret.secret_names)
+    pulumi.export("appSecrets", secret_names)
     for key, value in database.outputs.items():
         pulumi.export(key, value)
     return secret
