@@ -41,7 +41,7 @@ TIER_CLUSTERS: dict[str, tuple[str, ...]] = {
 }
 
 #: Tiers this version of pgtiers can build. The others parse, then stop with a clear sentence.
-BUILT_TIERS: tuple[str, ...] = ("local", "cnpg", "ack-rds", "aurora")
+BUILT_TIERS: tuple[str, ...] = ("local", "neon", "cnpg", "ack-rds", "aurora")
 BUILT_CLUSTERS: tuple[str, ...] = ("kind", "eks")
 
 #: Official ``postgres`` image tags, pinned per major (Debian bookworm variants).
@@ -310,6 +310,46 @@ class AckRdsDatabaseSettings(_DatabaseCommon):
         return self
 
 
+# --- neon (per-PR branches) ---------------------------------------------------------------------
+
+_NEON_PROJECT_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_NEON_BRANCH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$")
+NEON_MAX_TTL_SECONDS = 30 * 24 * 3600
+
+
+class NeonDatabaseSettings(_DatabaseCommon):
+    """``pgtiers:database`` with ``tier: neon``: a Neon branch with its own compute, copy-on-write."""
+
+    tier: Literal["neon"]
+    project_id: Annotated[str, _rule(_NEON_PROJECT_ID, "is not a Neon project id (e.g. shiny-wind-028834)")]
+    """Neon project that holds the branches (the API key comes from ``NEON_API_KEY``)."""
+    branch_name: Annotated[str, _rule(_NEON_BRANCH_NAME, "is not a branch name (letters, digits, '.', '_', '/', '-')")]
+    """Exact branch name; ``python -m components pr up`` sets ``pr-<n>``."""
+    parent_branch: Optional[str] = None
+    """Branch to copy from, by name or id; null for the project's default branch."""
+    schema_only: Annotated[bool, Field(strict=True)] = False
+    """Copy the parent's schema without its data."""
+    ttl_seconds: Optional[Annotated[int, Field(ge=60, le=NEON_MAX_TTL_SECONDS, strict=True)]] = 7 * 24 * 3600
+    """Server-side expiry (60 s to 30 days); null for none. A forgotten branch then deletes itself."""
+    min_cu: Optional[Annotated[float, Field(ge=0.25, le=56)]] = 0.25
+    """Autoscaling minimum in compute units."""
+    max_cu: Optional[Annotated[float, Field(ge=0.25, le=56)]] = 1
+    """Autoscaling maximum in compute units."""
+    suspend_timeout_seconds: Optional[Annotated[int, Field(ge=-1, le=604800, strict=True)]] = 300
+    """Scale to zero after this idle time: -1 never, 0 Neon's default, else 60-604800."""
+    api_url: Optional[str] = None
+    """Neon API base URL; null for ``NEON_API_URL`` or the public API."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "NeonDatabaseSettings":
+        if self.min_cu is not None and self.max_cu is not None and self.min_cu > self.max_cu:
+            raise _FieldError("minCu", self.min_cu, f"is above maxCu ({self.max_cu:g})")
+        if self.suspend_timeout_seconds is not None and 0 < self.suspend_timeout_seconds < 60:
+            raise _FieldError("suspendTimeoutSeconds", self.suspend_timeout_seconds,
+                              "must be -1 (never), 0 (Neon's default) or 60-604800")
+        return self
+
+
 # --- database: aurora (production tier) ------------------------------------------------------
 
 #: Args names of ``AuroraServerlessDb`` (as ``aurora_rules`` reports them) -> keys in ``pgtiers:database``.
@@ -399,7 +439,7 @@ class AuroraDatabaseSettings(_DatabaseCommon):
         return self
 
 
-DatabaseSettings = Annotated[Union[LocalDatabaseSettings, CnpgDatabaseSettings, AckRdsDatabaseSettings,
+DatabaseSettings = Annotated[Union[LocalDatabaseSettings, NeonDatabaseSettings, CnpgDatabaseSettings, AckRdsDatabaseSettings,
                                    AuroraDatabaseSettings],
                              Field(discriminator="tier")]
 
@@ -446,7 +486,6 @@ class StackSettings(BaseModel):
             raise _FieldError("database.backupRetentionDays", self.database.backup_retention_days,
                               f"is below 7, the minimum when {NAMESPACE}:protect is true")
         return self
-
 
     @model_validator(mode="after")
     def _aurora_in_production(self) -> "StackSettings":
@@ -558,6 +597,13 @@ def _tag_of(model: Any) -> Optional[tuple[str, tuple]]:
     return None
 
 
+def _show(value: Any) -> str:
+    # Floats parsed from a whole number in the stack file read back as that number (2, not 2.0).
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return repr(value)
+
+
 def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
@@ -598,7 +644,7 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
         cause = ctx.get("error")
         if isinstance(cause, _FieldError):
             sub = f"{key}.{cause.field}" if path else f"{NAMESPACE}:{cause.field}"
-            return f"{sub}: {cause.value!r} {cause.message}"
+            return f"{sub}: {_show(cause.value)} {cause.message}"
         return f"{key}: {shown} {cause}"
     return f"{key}: {shown}: {error['msg']}"
 

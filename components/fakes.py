@@ -71,6 +71,21 @@ def _dynamic(args: MockResourceArgs) -> dict:
     return extra(args) if extra else {}
 
 
+@fake("pulumi-python:dynamic:NeonBranch")
+def _neon_branch(args: MockResourceArgs) -> dict:
+    # What NeonBranchProvider.create returns for a ready branch on a fresh endpoint.
+    endpoint = f"ep-fake-{_suffix(args.name)}"
+    host = f"{endpoint}.us-east-2.aws.neon.tech"
+    pooled = f"{endpoint}-pooler.us-east-2.aws.neon.tech"
+    database, role = args.inputs.get("database", "app"), args.inputs.get("role", "app")
+    from .connection import DatabaseConnection
+
+    conn = DatabaseConnection(host, 5432, database, role, FAKE_PASSWORD, "require", pooled_host=pooled)
+    return {"branch_id": f"br-fake-{_suffix(args.name)}", "endpoint_id": endpoint, "parent_id": "br-main-000000",
+            "host": host, "pooled_host": pooled, "port": 5432, "expires_at": "2026-12-10T00:00:00Z",
+            "password": FAKE_PASSWORD, "database_url": conn.url(), "direct_url": conn.direct_url()}
+
+
 #: resource_kind -> fake, for other pgtiers dynamic providers (e.g. the Neon branch).
 DYNAMIC_FAKES: dict[str, Fake] = {}
 

@@ -19,6 +19,7 @@ from .connection import DatabaseConnection
 from .db.local import LocalPostgres
 from .db.ack_rds import AckRdsInstance
 from .db.cnpg import CnpgCluster
+from .db.neon import NeonBranchDb
 
 
 @dataclasses.dataclass
@@ -73,8 +74,26 @@ def _local_database(settings: StackSettings, cluster: Cluster) -> Database:
     return Database(db.connection, db, outputs)
 
 
+def _neon_database(settings: StackSettings, cluster: Cluster) -> Database:
+    cfg = settings.database
+    db = NeonBranchDb(
+        f"{settings.cluster.name}-neon",
+        {"project_id": cfg.project_id, "branch_name": cfg.branch_name, "parent_branch": cfg.parent_branch,
+         "database": cfg.name, "role": cfg.username, "schema_only": cfg.schema_only,
+         "ttl_seconds": cfg.ttl_seconds, "min_cu": cfg.min_cu, "max_cu": cfg.max_cu,
+         "suspend_timeout_seconds": cfg.suspend_timeout_seconds, "api_url": cfg.api_url},
+        # A PR branch is disposable by design; `protect` still guards it when a stack asks.
+        pulumi.ResourceOptions(protect=settings.protect),
+    )
+    outputs = {"neonBranchId": db.branch_id, "neonBranchName": cfg.branch_name, "neonExpiresAt": db.expires_at,
+               "neonPooledHost": db.pooled_host,
+               "databaseUrl": db.database_url, "databaseUrlDirect": db.direct_url}  # both secret
+    return Database(db.connection, db, outputs)
+
+
 CLUSTERS: dict[str, Callable[[StackSettings], Cluster]] = {"kind": _kind_cluster}
-TIERS: dict[str, Callable[[StackSettings, Cluster], Database]] = {"local": _local_database}
+TIERS: dict[str, Callable[[StackSettings, Cluster], Database]] = {"local": _local_database,
+                                                                 "neon": _neon_database}
 
 
 # --- Kubernetes-native tiers: cnpg (any cluster; backups and IRSA on EKS) and ack-rds (EKS) ---
