@@ -23,3 +23,15 @@ __all__ += [
     "AuroraServerlessDb", "AuroraServerlessDbArgs", "DatabaseSecretSync", "DatabaseSecretSyncArgs", "EksCluster",
     "EksClusterArgs", "ExternalSecretsOperator", "Vpc", "VpcArgs",
 ]
+
+# Per-PR Neon branches, the Kubernetes-native tiers, and the schema workflow.
+from .db.ack_rds import AckRdsInstance, AckRdsInstanceArgs  # noqa: E402
+from .db.cnpg import CnpgCluster, CnpgClusterArgs  # noqa: E402
+from .db.neon import NeonBranchDb, NeonBranchDbArgs  # noqa: E402
+from .migrations import AtlasMigrations, AtlasMigrationsArgs, ConnectivityCheck, ConnectivityCheckArgs  # noqa: E402
+from .seed import SeedData, SeedDataArgs  # noqa: E402
+
+__all__ += [
+    "AckRdsInstance", "AckRdsInstanceArgs", "AtlasMigrations", "AtlasMigrationsArgs", "CnpgCluster", "CnpgClusterArgs",
+    "ConnectivityCheck", "ConnectivityCheckArgs", "NeonBranchDb", "NeonBranchDbArgs", "SeedData", "SeedDataArgs",
+]

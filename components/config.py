@@ -456,6 +456,28 @@ class AppSettings(_Settings):
     """Name of the Secret in each namespace."""
     create_namespaces: Annotated[bool, Field(strict=True)] = True
     """Create those namespaces (false when they already exist and belong to someone else)."""
+    connectivity_check: Optional[Annotated[bool, Field(strict=True)]] = None
+    """Prove from inside each app namespace that the Secret connects (a Job per ``pulumi up`` of a
+    changed Secret). Null: on for kind clusters (dev, ci, sandbox), off elsewhere."""
+
+
+_RELATIVE_PATH = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[A-Za-z0-9._/-]+$")
+RelativePath = Annotated[
+    str, _rule(_RELATIVE_PATH, "is not a path inside the project (relative, no '..')"),
+]
+
+
+class MigrationsSettings(_Settings):
+    """``pgtiers:migrations``: bring the schema up to date on every ``pulumi up``."""
+
+    enabled: Annotated[bool, Field(strict=True)] = True
+    """Apply the Atlas migration directory after the database and the Secret are ready."""
+    mode: Literal["job", "operator"] = "job"
+    """``job``: a Kubernetes Job running the pinned Atlas image. ``operator``: the Atlas Operator."""
+    dir: RelativePath = "migrations"
+    """Atlas migration directory, relative to the project."""
+    seed: Optional[RelativePath] = None
+    """SQL file loaded after the migrations (idempotent), e.g. ``seed/sandbox.sql`` for sandboxes."""
 
 
 class StackSettings(BaseModel):
@@ -466,6 +488,7 @@ class StackSettings(BaseModel):
     cluster: ClusterSettings
     database: DatabaseSettings
     app: AppSettings = AppSettings()
+    migrations: MigrationsSettings = MigrationsSettings()
     protect: Annotated[bool, Field(strict=True)] = False
     """Mark data-bearing resources ``protect`` so that no ``pulumi destroy`` or replacement deletes them."""
 
@@ -651,7 +674,7 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
 
 # --- loading ----------------------------------------------------------------------------------
 
-_TOP_KEYS = ("cluster", "database", "app", "protect")
+_TOP_KEYS = ("cluster", "database", "app", "migrations", "protect")
 
 
 def parse_settings(raw: Mapping[str, Any]) -> StackSettings:

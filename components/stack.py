@@ -7,6 +7,7 @@ touches this file in one place. Nothing here reads config: ``__main__.py`` passe
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 import pulumi
@@ -14,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from .app_secret import AppDatabaseSecret
 from .cluster.kind import KindCluster
-from .config import StackSettings
+from .config import POSTGRES_IMAGES, StackSettings
 from .connection import DatabaseConnection
 from .db.local import LocalPostgres
 from .db.ack_rds import AckRdsInstance
@@ -43,6 +44,9 @@ class Database:
     app_secret_names: Optional[pulumi.Output[list[str]]] = None
     """Set when the tier delivers the app Secret itself (e.g. kept in sync by External Secrets);
     ``build`` then writes no ``AppDatabaseSecret``."""
+    app_secret: Optional[pulumi.Resource] = None
+    """The component that delivers the app Secret when the tier does it; what runs against the
+    database from the app namespaces (migrations, checks) waits for it."""
 
 
 def _kind_cluster(settings: StackSettings) -> Cluster:
@@ -199,7 +203,7 @@ def _aurora_database(settings: StackSettings, cluster: Cluster) -> Database:
         "auroraWriterEndpoint": db.writer_endpoint, "auroraReaderEndpoint": db.reader_endpoint,
         "auroraSecurityGroupId": db.security_group_id, "credentialsDelivery": cfg.credentials,
     }
-    secret_names = None
+    secret_names, sync = None, None
     if rotated:
         outputs["auroraMasterSecretArn"] = db.master_secret_arn
         on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
@@ -213,7 +217,7 @@ def _aurora_database(settings: StackSettings, cluster: Cluster) -> Database:
             "operator": operator, "tags": {"pgtiers:stack": pulumi.get_stack()},
         }, on_cluster)
         secret_names = sync.secret_names
-    return Database(db.connection, db, outputs, app_secret_names=secret_names)
+    return Database(db.connection, db, outputs, app_secret_names=secret_names, app_secret=sync)
 
 
 CLUSTERS["eks"] = _eks_cluster
@@ -234,6 +238,7 @@ def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
             pulumi.ResourceOptions(providers={"kubernetes": cluster.provider}),
         )
         secret_names = secret.secret_names
+    _schema_and_checks(settings, cluster, database, secret or database.app_secret)
     pulumi.export("clusterName", cluster.name)
     pulumi.export("kubeconfig", pulumi.Output.secret(cluster.kubeconfig))
     pulumi.export("tier", settings.database.tier)
@@ -245,3 +250,38 @@ def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
     for key, value in database.outputs.items():
         pulumi.export(key, value)
     return secret
+
+
+# --- schema and proof: migrations, seed data, connectivity check -------------------------------
+
+from .migrations import AtlasMigrations, ConnectivityCheck  # noqa: E402
+from .seed import SeedData  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: ConnectivityCheck adds a 10-character hash to its name; Kubernetes names stop at 63.
+_CHECK_NAME_LIMIT = 52
+
+
+def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Database,
+                       app_secret: Optional[pulumi.Resource]) -> None:
+    """Runs from the app namespaces, only after the database and the app Secret are ready."""
+    app, migrations = settings.app, settings.migrations
+    on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
+    gates = [r for r in (app_secret,) if r is not None]
+    first_namespace = app.namespaces[0]  # one schema per database: migrate once, not per namespace
+    if migrations.enabled:
+        schema = AtlasMigrations("schema", {
+            "namespace": first_namespace, "secret_name": app.secret_name,
+            "migrations_dir": str(PROJECT_DIR / migrations.dir), "mode": migrations.mode,
+            "depends_on": [database.component, *gates]}, on_cluster)
+        if migrations.seed:
+            SeedData("seed", {"namespace": first_namespace, "secret_name": app.secret_name,
+                              "seed_file": str(PROJECT_DIR / migrations.seed), "version": settings.database.version,
+                              "depends_on": [schema]}, on_cluster)
+    check = app.connectivity_check if app.connectivity_check is not None else settings.cluster.type == "kind"
+    if check:
+        for i, namespace in enumerate(app.namespaces):
+            name = f"dbcheck-{namespace}" if len(f"dbcheck-{namespace}") <= _CHECK_NAME_LIMIT else f"dbcheck-{i}"
+            ConnectivityCheck(name, {"namespace": namespace, "secret_name": app.secret_name,
+                                     "version": min(settings.database.version, max(POSTGRES_IMAGES)),
+                                     "depends_on": [database.component, *gates]}, on_cluster)

@@ -32,8 +32,8 @@ def with_(**changes):
     (with_(database__verison=17),
      "pgtiers:database.verison: unknown key; allowed keys here: tier, name, version, username, namespace, "
      "storageGb, nodePort, hostPort"),
-    (with_(app__secret_name="db"), "pgtiers:app.secret_name: unknown key; allowed keys here: namespaces, secretName, createNamespaces"),
-    ({**GOOD, "protected": True}, "pgtiers:protected: unknown key; allowed keys here: cluster, database, app, protect"),
+    (with_(app__secret_name="db"), "pgtiers:app.secret_name: unknown key; allowed keys here: namespaces, secretName, createNamespaces, connectivityCheck"),
+    ({**GOOD, "protected": True}, "pgtiers:protected: unknown key; allowed keys here: cluster, database, app, migrations, protect"),
     # a wrong tier / cluster type
     (with_(database__tier="auroa"), "pgtiers:database.tier: 'auroa' is not one of local, neon, aurora, cnpg, ack-rds"),
     (with_(cluster__type="gke"), "pgtiers:cluster.type: 'gke' is not one of kind, eks"),

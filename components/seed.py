@@ -1,0 +1,106 @@
+"""SeedData: loads a SQL file into the database behind the app Secret, after the migrations.
+
+For sandboxes: a throwaway branch that agents and people query needs rows, not just tables. The
+SQL must be idempotent (``ON CONFLICT DO NOTHING`` and the like): the Job may run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional, Sequence, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import POSTGRES_IMAGES
+from .db.local import POSTGRES_UID
+from .migrations import _RESTRICTED_CONTAINER, _job_name, _pod_security
+
+SEED_KEY = "seed.sql"
+SEED_MOUNT = "/seed"
+
+
+class SeedDataArgs(TypedDict, total=False):
+    namespace: pulumi.Input[str]
+    """Namespace of the app Secret; the ConfigMap and the Job go there too."""
+    secret_name: str
+    """Name of the app Secret (default ``database``); its ``DATABASE_URL_DIRECT`` is used."""
+    seed_file: str
+    """Local SQL file; must be safe to run twice."""
+    version: int
+    """PostgreSQL major of the server, for the ``psql`` image (default 18)."""
+    depends_on: Sequence[pulumi.Resource]
+    """Run after these (the migrations: the seed needs the tables)."""
+
+
+class SeedData(pulumi.ComponentResource):
+    """Runs ``psql -f seed.sql`` once per distinct seed file, from inside the cluster.
+
+    Example::
+
+        schema = AtlasMigrations("schema", {...})
+        SeedData("seed", {"namespace": "app", "seed_file": "seed/sandbox.sql", "depends_on": [schema]}, opts)
+    """
+
+    job_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SeedDataArgs, opts: Optional[pulumi.ResourceOptions] = None):
+        seed_file = Path(args.get("seed_file") or "")
+        if not seed_file.is_file():
+            raise ValueError(f"SeedData.seed_file: {str(seed_file)!r} is not a file")
+        version = args.get("version", 18)
+        if version not in POSTGRES_IMAGES:
+            raise ValueError(f"SeedData.version: {version!r} is not one of {', '.join(map(str, POSTGRES_IMAGES))}")
+        sql = seed_file.read_text(encoding="utf-8")
+        # A changed seed file runs a new Job; an unchanged one runs none (Job specs are immutable).
+        digest = hashlib.sha256(sql.encode()).hexdigest()[:10]
+        job_name = _job_name("SeedData", f"{name}-{digest}")
+        super().__init__("pgtiers:index:SeedData", name, None, opts)
+        namespace = pulumi.Output.from_input(args["namespace"])
+        labels = {"app.kubernetes.io/part-of": "pgtiers", "app.kubernetes.io/component": "seed-data",
+                  "app.kubernetes.io/instance": name}
+        files = k8s.core.v1.ConfigMap(
+            f"{name}-sql", metadata={"name": f"{name}-sql-{digest}", "namespace": namespace, "labels": labels},
+            data={SEED_KEY: sql}, immutable=True, opts=pulumi.ResourceOptions(parent=self))
+        job = k8s.batch.v1.Job(
+            f"{name}-job",
+            metadata={"name": job_name, "namespace": namespace, "labels": labels},
+            spec={
+                "backoffLimit": 2,
+                "activeDeadlineSeconds": 300,
+                "ttlSecondsAfterFinished": 86400,
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "automountServiceAccountToken": False,
+                        "securityContext": _pod_security(POSTGRES_UID),
+                        "containers": [{
+                            "name": "seed",
+                            "image": POSTGRES_IMAGES[version],
+                            # The URL comes from the Secret and is expanded by the kubelet: it is
+                            # never written into this spec.
+                            "command": ["psql", "$(DATABASE_URL_DIRECT)", "-v", "ON_ERROR_STOP=1",
+                                        "--single-transaction", "-f", f"{SEED_MOUNT}/{SEED_KEY}"],
+                            "env": [
+                                {"name": "DATABASE_URL_DIRECT", "valueFrom": {"secretKeyRef": {
+                                    "name": args.get("secret_name", "database"), "key": "DATABASE_URL_DIRECT"}}},
+                                {"name": "PGCONNECT_TIMEOUT", "value": "10"},
+                                {"name": "HOME", "value": "/tmp"},
+                            ],
+                            "volumeMounts": [{"name": "seed", "mountPath": SEED_MOUNT, "readOnly": True},
+                                             {"name": "tmp", "mountPath": "/tmp"}],
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                            "securityContext": _RESTRICTED_CONTAINER,
+                        }],
+                        "volumes": [{"name": "seed", "configMap": {"name": files.metadata.name}},
+                                    {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.get("depends_on") or []),
+                                        delete_before_replace=True),
+        )
+        self.job_name = job.metadata.name
+        self.register_outputs({"job_name": self.job_name})

@@ -1,0 +1,108 @@
+"""Migrations, seed and connectivity check in every stack: after the database and the Secret."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from components.config import ConfigError
+from components.fakes import FAKE_PASSWORD
+from components.plan import evaluate, plan_document, stack_config
+
+from conftest import PROJECT
+
+STACKS = sorted(p.name.split(".")[1] for p in PROJECT.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(scope="module", params=[(s, p) for s in STACKS for p in (False, True)],
+                ids=lambda sp: f"{sp[0]}-{'preview' if sp[1] else 'up'}")
+def stack(request):
+    name, preview = request.param
+    return evaluate(name, preview=preview)
+
+
+def _secret_resources(ev):
+    """Whatever writes the app Secret on this tier: AppDatabaseSecret or the External Secrets sync."""
+    owners = [r.urn for r in ev.resources if r.type in ("pgtiers:index:AppDatabaseSecret", "pgtiers:index:DatabaseSecretSync")]
+    assert owners, "no app Secret writer"
+    found = [r for r in ev.resources if r.custom and any(r.parent == o for o in owners)
+             and r.type in ("kubernetes:core/v1:Secret", "kubernetes:external-secrets.io/v1:ExternalSecret")]
+    assert found, "the Secret writer wrote nothing"
+    return found
+
+
+def _database_resources(ev):
+    tiers = ("pgtiers:index:LocalPostgres", "pgtiers:index:NeonBranchDb", "pgtiers:index:AuroraServerlessDb",
+             "pgtiers:index:CnpgCluster", "pgtiers:index:AckRdsInstance")
+    owner = next(r for r in ev.resources if r.type in tiers)
+    data_types = ("kubernetes:apps/v1:StatefulSet", "pulumi-python:dynamic:NeonBranch", "aws:rds/cluster:Cluster",
+                  "aws:rds/clusterInstance:ClusterInstance", "kubernetes:postgresql.cnpg.io/v1:Cluster",
+                  "kubernetes:rds.services.k8s.aws/v1alpha1:DBInstance")
+    found = [r for r in ev.resources if r.type in data_types and ev._descends(r, owner.urn)]
+    assert found, f"no data-bearing resource under {owner.type}"
+    return found
+
+
+def test_migrations_job_runs_after_the_database_and_the_secret(stack):
+    job = stack.one("kubernetes:batch/v1:Job", "schema-job")
+    waits_for = stack.transitive_dependencies(job.urn)
+    for r in _database_resources(stack) + _secret_resources(stack):
+        assert r.urn in waits_for, f"{job.name} does not wait for {r.type} {r.name}"
+
+
+def test_migrations_job_reads_the_url_from_the_secret_only(stack):
+    job = stack.one("kubernetes:batch/v1:Job", "schema-job")
+    text = json.dumps(plan_document(stack))
+    assert FAKE_PASSWORD not in text
+    env = job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    url = next(e for e in env if e["name"] == "DATABASE_URL_DIRECT")
+    assert url["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL_DIRECT"
+    image = job.inputs["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith("arigaio/atlas:") and image.split(":")[1][0].isdigit()
+
+
+def test_connectivity_check_on_kind_stacks_only_by_default(stack):
+    checks = stack.by_type("pgtiers:index:ConnectivityCheck")
+    kind = bool(stack.by_type("pgtiers:index:KindCluster"))
+    assert bool(checks) == kind
+    for check in checks:
+        job = next(r for r in stack.resources if r.parent == check.urn and r.type == "kubernetes:batch/v1:Job")
+        waits_for = stack.transitive_dependencies(job.urn)
+        assert all(s.urn in waits_for for s in _secret_resources(stack))
+
+
+def test_sandbox_seeds_after_migrations_and_keeps_the_url_secret():
+    ev = evaluate("sandbox")
+    seed = ev.one("kubernetes:batch/v1:Job", "seed-job")
+    schema = ev.one("kubernetes:batch/v1:Job", "schema-job")
+    assert schema.urn in ev.transitive_dependencies(seed.urn)
+    branch = ev.one("pulumi-python:dynamic:NeonBranch")
+    assert branch.inputs["schema_only"] is True and branch.inputs["ttl_seconds"] <= 24 * 3600
+    assert type(ev.outputs["databaseUrl"]).__name__ == "Secret"
+    command = seed.inputs["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "$(DATABASE_URL_DIRECT)" in command and "ON_ERROR_STOP=1" in command
+
+
+def test_migrations_can_be_turned_off_and_the_check_on():
+    config = stack_config("prod")
+    config["pgtiers:migrations"] = json.dumps({"enabled": False})
+    app = json.loads(config.get("pgtiers:app", "{}"))
+    config["pgtiers:app"] = json.dumps({**app, "connectivityCheck": True})
+    ev = evaluate("prod", config=config)
+    assert not ev.by_type("pgtiers:index:AtlasMigrations")
+    assert ev.by_type("pgtiers:index:ConnectivityCheck")
+
+
+@pytest.mark.parametrize("value,message", [
+    ({"mode": "helm"}, "pgtiers:migrations.mode: 'helm' is not one of job, operator"),
+    ({"dir": "../elsewhere"}, "pgtiers:migrations.dir: '../elsewhere' is not a path inside the project"),
+    ({"enable": True}, "pgtiers:migrations.enable: unknown key; allowed keys here: enabled, mode, dir, seed"),
+])
+def test_bad_migration_settings(value, message):
+    config = stack_config("dev")
+    config["pgtiers:migrations"] = json.dumps(value)
+    with pytest.raises(ConfigError) as caught:
+        evaluate("dev", config=config)
+    assert str(caught.value).startswith(message)
