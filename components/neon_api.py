@@ -358,3 +358,19 @@ class NeonClient:
     def list_databases(self, project_id: str, branch_id: str) -> list[dict]:
         body = self.request("GET", f"/projects/{project_id}/branches/{branch_id}/databases") or {}
         return body.get("databases", [])
+
+    def connection_uri(self, project_id: str, branch_id: str, database: str, role: str, *,
+                       endpoint_id: Optional[str] = None, pooled: bool = False) -> str:
+        """``GET /projects/{id}/connection_uri``: a URI (with the role's current password) for one
+        database. ``pooled=False`` (the default) gives the direct host, which session features
+        (advisory locks, COPY, ``search_path``) need. The URI carries a password: never log it."""
+        params: dict[str, Any] = {"branch_id": branch_id, "database_name": database, "role_name": role,
+                                  "pooled": "true" if pooled else "false"}
+        if endpoint_id:
+            params["endpoint_id"] = endpoint_id
+        body = self.request("GET", f"/projects/{project_id}/connection_uri", params=params) or {}
+        uri = body.get("uri")
+        if not isinstance(uri, str) or not uri:
+            raise NeonApiError("the answer has no connection uri", method="GET",
+                               path=f"/projects/{project_id}/connection_uri")
+        return uri

@@ -8,6 +8,11 @@ passwords. Branch names are not unique (the worst case for a get-or-create calle
 
 Every request and response is recorded in ``exchanges`` so tests can validate both against
 the published description.
+
+A branch's database can be bound to a database on a real PostgreSQL (``bind_database``): then
+``GET /projects/{id}/connection_uri`` answers a URI that reaches it, and a schema-only child of
+a bound branch gets a real database too, made the way Neon's schema-only branching behaves
+(``CREATE DATABASE ... TEMPLATE parent``, then every user table emptied).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 API_PREFIX = "/api/v2"
 MAX_TTL = timedelta(days=30)
@@ -90,6 +95,8 @@ class FakeNeon:
         self.branches: dict[str, dict] = {}  # id -> branch (+ private keys starting with "_")
         self.endpoints: dict[str, dict] = {}
         self.operations: dict[str, dict] = {}
+        #: (branch id, Neon database name) -> the real database it stands for (see bind_database).
+        self.bound: dict[tuple[str, str], dict] = {}
         self._burst_left = 0
         self._server: Optional[ThreadingHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -109,6 +116,8 @@ class FakeNeon:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+        for branch_id in {k[0] for k, v in self.bound.items() if v["owned"]}:
+            self._drop_owned_databases(branch_id)
 
     @property
     def url(self) -> str:
@@ -180,6 +189,83 @@ class FakeNeon:
         stamp = _iso(self.now())
         return {"id": self.rng.randrange(10**6), "branch_id": branch_id, "name": name,
                 "owner_name": owner, "created_at": stamp, "updated_at": stamp}
+
+    def bind_database(self, branch_id: str, database: str, *, host: str, port: int, dbname: str,
+                      user: str, password: str) -> None:
+        """Make ``connection_uri`` for this branch's ``database`` reach a real PostgreSQL database.
+
+        The answer's URI carries ``user``/``password`` (the real server's), whatever ``role_name``
+        asked for: the fake has no way to make Neon's roles on a real server. The role and the
+        database must still exist on the branch, as Neon requires.
+        """
+        with self.lock:
+            branch = self.branches[branch_id]
+            if database not in branch["_databases"]:
+                raise KeyError(f"branch {branch_id} has no database {database!r}; add it first")
+            self.bound[(branch_id, database)] = {"host": host, "port": int(port), "dbname": dbname,
+                                                 "user": user, "password": password, "owned": False}
+
+    def bound_conninfo(self, branch_id: str, database: str) -> str:
+        """libpq key=value conninfo of a bound database (for tests to look inside)."""
+        b = self.bound[(branch_id, database)]
+        return (f"host={b['host']} port={b['port']} dbname={b['dbname']} user={b['user']} "
+                f"password={b['password']} sslmode=disable")
+
+    def _admin(self, binding: dict) -> Any:
+        import psycopg  # test dependency: only a bound fake needs it
+
+        return psycopg.connect(host=binding["host"], port=binding["port"], dbname="postgres",
+                               user=binding["user"], password=binding["password"], sslmode="disable",
+                               autocommit=True)
+
+    def _schema_only_copy(self, parent_id: str, child_id: str) -> None:
+        """Neon's schema-only branching on the real server: the same schema, no rows."""
+        import psycopg
+
+        for (branch_id, database), binding in list(self.bound.items()):
+            if branch_id != parent_id:
+                continue
+            # Unique on the server: seeded fakes in one session repeat branch ids.
+            dbname = f"{child_id}_{database}"[:50] + f"_{uuid.uuid4().hex[:12]}"
+            child = {**binding, "dbname": dbname, "owned": True}
+            try:
+                self._make_schema_only_database(binding, child)
+            except psycopg.Error as exc:
+                raise FakeError(500, "", f"schema-only copy of {database} failed in the fake: {exc}") from None
+            self.bound[(child_id, database)] = child
+
+    def _make_schema_only_database(self, parent: dict, child: dict) -> None:
+        import psycopg
+        from psycopg import sql
+
+        dbname = child["dbname"]
+        # CREATE DATABASE waits up to 5 s for sessions still closing on the template.
+        with self._admin(parent) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(dbname), sql.Identifier(parent["dbname"])))
+        with psycopg.connect(host=child["host"], port=child["port"], dbname=dbname, user=child["user"],
+                             password=child["password"], sslmode="disable", autocommit=True) as conn:
+            tables = conn.execute(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                "AND n.nspname NOT LIKE 'pg_toast%' AND NOT c.relispartition").fetchall()
+            if tables:
+                conn.execute(f"TRUNCATE {', '.join(t[0] for t in tables)} RESTART IDENTITY")
+
+    def _drop_owned_databases(self, branch_id: str) -> None:
+        for key in [k for k in self.bound if k[0] == branch_id]:
+            binding = self.bound.pop(key)
+            if not binding["owned"]:
+                continue
+            try:
+                from psycopg import sql
+
+                with self._admin(binding) as admin:
+                    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        sql.Identifier(binding["dbname"])))
+            except Exception:  # best effort: the test server is thrown away anyway
+                pass
 
     # ---- queries for tests ------------------------------------------------------------
 
@@ -263,6 +349,7 @@ class FakeNeon:
         for ep_id in [e for e, ep in self.endpoints.items() if ep["branch_id"] == branch_id]:
             del self.endpoints[ep_id]
         del self.branches[branch_id]
+        self._drop_owned_databases(branch_id)
 
     def _add_endpoint(self, project_id: str, branch_id: str, options: dict) -> dict:
         if any(ep["branch_id"] == branch_id and ep["type"] == "read_write" for ep in self.endpoints.values()):
@@ -330,6 +417,8 @@ class FakeNeon:
             return 200, self._list_branches(pid, query)
         if route == ("POST", ("branches",)):
             return 201, self._create_branch(pid, body or {})
+        if route == ("GET", ("connection_uri",)):
+            return 200, self._connection_uri(pid, query)
         if route == ("GET", ("operations", "{}")):
             op = self.operations.get(rest[1])
             if op is None or op["project_id"] != pid:
@@ -368,6 +457,45 @@ class FakeNeon:
             return 201, self._create_database(pid, branch, body)
         raise FakeError(404, "", f"no route for {method} {path}")
 
+    def _connection_uri(self, pid: str, query: dict) -> dict:
+        def one(name: str) -> Optional[str]:
+            return query.get(name, [None])[0]
+
+        database, role = one("database_name"), one("role_name")
+        if not database or not role:
+            raise FakeError(400, "", "database_name and role_name are required")
+        if one("pooled") not in (None, "true", "false"):
+            raise FakeError(400, "", "pooled must be true or false")
+        branch_id = one("branch_id") or next(
+            b["id"] for b in self.branches.values() if b["project_id"] == pid and b["default"])
+        branch = self._branch(pid, branch_id)
+        endpoint_id = one("endpoint_id")
+        if endpoint_id:
+            endpoint = self.endpoints.get(endpoint_id)
+            if endpoint is None or endpoint["branch_id"] != branch_id:
+                raise FakeError(404, "", f"endpoint {endpoint_id} not found on branch {branch_id}")
+        else:
+            endpoint = next((e for e in self.endpoints.values()
+                             if e["branch_id"] == branch_id and e["type"] == "read_write"), None)
+            if endpoint is None:
+                raise FakeError(404, "", f"branch {branch_id} has no read_write endpoint")
+        if database not in branch["_databases"]:
+            raise FakeError(404, "", f"database {database} not found")
+        if role not in branch["_roles"]:
+            raise FakeError(404, "", f"role {role} not found")
+        binding = self.bound.get((branch_id, database))
+        if binding is not None:  # the real server has no pooler: pooled or not, the same database
+            return {"uri": f"postgresql://{quote(binding['user'], safe='')}:{quote(binding['password'], safe='')}"
+                           f"@{binding['host']}:{binding['port']}/{quote(binding['dbname'], safe='')}"
+                           "?sslmode=disable"}
+        host = endpoint["host"]
+        if one("pooled") == "true":
+            first, _, rest = host.partition(".")
+            host = f"{first}-pooler.{rest}"
+        password = branch["_roles"][role]["password"]
+        return {"uri": f"postgresql://{quote(role, safe='')}:{quote(password, safe='')}@{host}/"
+                       f"{quote(database, safe='')}?sslmode=require"}
+
     def _list_branches(self, pid: str, query: dict) -> dict:
         found = [b for b in self.branches.values() if b["project_id"] == pid]
         search = query.get("search", [""])[0]
@@ -403,6 +531,7 @@ class FakeNeon:
         if spec.get("init_source") == "schema-only":
             branch["init_source"] = "schema-only"
             del branch["parent_id"], branch["parent_lsn"]  # a schema-only branch is a new root
+            self._schema_only_copy(parent["id"], branch["id"])
         ops = [self._add_operation(pid, branch["id"], "create_timeline")]
         endpoints = []
         for options in body.get("endpoints") or []:
@@ -606,6 +735,8 @@ class OpenApiContract:
             elif param["in"] == "query" and param["name"] in exchange.query:
                 raw = exchange.query[param["name"]][0]
                 value = int(raw) if schema.get("type") == "integer" else raw
+                if schema.get("type") == "boolean" and raw in ("true", "false"):
+                    value = raw == "true"
                 problems += self._check(schema, value, f"{what} query {param['name']}")
         known = {self._resolve(p)["name"] for p in shared_params + op.get("parameters", []) if self._resolve(p)["in"] == "query"}
         problems += [f"{what}: query parameter {q!r} is not described" for q in exchange.query if q not in known]

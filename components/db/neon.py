@@ -5,6 +5,12 @@ The work happens in ``NeonBranchProvider``, a Python dynamic provider over our o
 before, and never lands on another branch), a read-write compute with CU limits, the app's
 role and database, a password that is never the parent's, and only then the URLs.
 
+A schema-only branch (``schema_only``) is a new root with the parent's schema and no rows, so
+Atlas would find tables but no migration history and refuse to apply ("not clean"). For those,
+the provider copies the rows of the tables in ``keep_rows_of`` (by default Atlas's revisions
+table) from the parent into the new branch, so Atlas applies only migrations newer than the
+parent's.
+
 Branches it creates carry the annotation ``pgtiers-managed: "true"`` (plus ``pgtiers-parent``
 and, for ``pr-<n>`` names, ``pgtiers-pr``): that is how the sweeper
 (``components.neon_sweep``) tells them from branches people made by hand.
@@ -18,13 +24,15 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Optional, TypedDict
+from typing import Any, Mapping, Optional, Sequence, TypedDict
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import pulumi
 import pulumi.dynamic as dyn
 from pulumi.runtime import rpc
 
 from ..connection import DatabaseConnection
+from ..migrations_files import REVISIONS_SCHEMA
 from ..neon_api import NeonApiError, NeonClient
 
 PORT = 5432
@@ -34,12 +42,21 @@ PARENT_KEY = "pgtiers-parent"
 PR_KEY = "pgtiers-pr"
 PR_NAME = re.compile(r"pr-(\d+)")
 PROJECT_ID = re.compile(r"[a-z0-9-]{1,60}")
+#: A plain PostgreSQL identifier; keep_rows_of entries are ``schema.table`` of two of them,
+#: used exactly as written (quoted), so no SQL can ride along.
+IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"
+QUALIFIED_TABLE = re.compile(rf"({IDENTIFIER})\.({IDENTIFIER})")
+MAX_KEEP_ROWS_OF = 20
+#: Where ``atlas migrate apply --revisions-schema atlas_schema_revisions`` keeps its history.
+ATLAS_REVISIONS_TABLE = f"{REVISIONS_SCHEMA}.atlas_schema_revisions"
+PSYCOPG_REQUIREMENT = "psycopg[binary]>=3.2,<4"
 
 #: Inputs whose change means a different branch: replace, never mutate in place.
 REPLACE_KEYS = ("project_id", "branch_name", "parent_branch", "database", "role", "schema_only")
 #: Inputs Neon can change on a live branch.
 UPDATE_KEYS = ("ttl_seconds", "min_cu", "max_cu", "suspend_timeout_seconds")
-INPUT_KEYS = REPLACE_KEYS + UPDATE_KEYS + ("api_url",)
+#: ``keep_rows_of`` acts once, when the branch is created: changing it later changes nothing.
+INPUT_KEYS = REPLACE_KEYS + UPDATE_KEYS + ("api_url", "keep_rows_of")
 SECRET_OUTPUTS = ["password", "database_url", "direct_url"]
 DEFAULTS: dict[str, Any] = {"database": "app", "role": "app", "schema_only": False}
 
@@ -94,6 +111,7 @@ def validate_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     schema_only = inputs.get("schema_only")
     if _known(schema_only) and not isinstance(schema_only, bool):
         bad("schema_only", "expected true or false")
+    problems += _keep_rows_of_problems(inputs.get("keep_rows_of"), schema_only)
     ttl = inputs.get("ttl_seconds")
     if _known(ttl) and not (_whole(ttl) is not None and 0 < _whole(ttl) <= MAX_TTL_SECONDS):
         bad("ttl_seconds", f"expected whole seconds from 1 to {MAX_TTL_SECONDS} (30 days, Neon's limit)")
@@ -117,6 +135,32 @@ def validate_inputs(inputs: Mapping[str, Any]) -> list[tuple[str, str]]:
     return problems
 
 
+def _keep_rows_of_problems(value: Any, schema_only: Any) -> list[tuple[str, str]]:
+    if not _known(value):
+        return []
+    key = "keep_rows_of"
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        return [(key, f"{key}: {value!r} is not allowed; expected a list of schema-qualified table "
+                      f"names such as [{ATLAS_REVISIONS_TABLE!r}]")]
+    if len(value) > MAX_KEEP_ROWS_OF:
+        return [(key, f"{key}: {len(value)} tables is not allowed; expected at most {MAX_KEEP_ROWS_OF}")]
+    for name in value:
+        if not _known(name):
+            continue
+        if not (isinstance(name, str) and QUALIFIED_TABLE.fullmatch(name)):
+            return [(key, f"{key}: {name!r} is not allowed; expected 'schema.table' where each part is a "
+                          "PostgreSQL identifier (a letter or '_', then letters, digits, '_' or '$', "
+                          "at most 63), used exactly as written")]
+    known = [n for n in value if _known(n)]
+    if len(set(known)) != len(known):
+        twice = next(n for n in known if known.count(n) > 1)
+        return [(key, f"{key}: {twice!r} is listed twice")]
+    if known and schema_only is False:
+        return [(key, f"{key}: {known!r} is not allowed without schema_only; a branch with the parent's "
+                      "data already has those rows")]
+    return []
+
+
 def expires_at_for(ttl_seconds: Any, now: Optional[datetime] = None) -> Optional[str]:
     """RFC 3339 with whole seconds, as Neon asks; ``None`` when no TTL."""
     if ttl_seconds is None:
@@ -138,6 +182,125 @@ def _is_expired(branch: Mapping[str, Any]) -> bool:
     if not value:
         return False
     return datetime.fromisoformat(value.replace("Z", "+00:00")) <= datetime.now(timezone.utc)
+
+
+# ---- keep_rows_of: rows a schema-only branch copies from its parent ------------------------
+
+
+def default_keep_rows_of(schema_only: Any) -> Any:
+    """Atlas's history table for a schema-only branch, nothing otherwise (an Output in, an Output out)."""
+    if isinstance(schema_only, bool):
+        return [ATLAS_REVISIONS_TABLE] if schema_only else []
+    return pulumi.Output.from_input(schema_only).apply(lambda s: [ATLAS_REVISIONS_TABLE] if s else [])
+
+
+def _with_password(uri: str, password: str) -> str:
+    parts = urlsplit(uri)
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` without any of ``secrets`` (passwords, whole URIs, and the passwords inside URIs)."""
+    words: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        words.add(secret)
+        if "://" in secret:
+            raw = urlsplit(secret).netloc.rpartition("@")[0].partition(":")[2]
+            words.update({raw, unquote(raw)})
+    for word in sorted((w for w in words if len(w) >= 4), key=len, reverse=True):
+        text = text.replace(word, "***")
+    return text
+
+
+def copy_rows(source_uri: str, target_uri: str, tables: Sequence[str], *, source: str, target: str,
+              secrets: Sequence[str] = ()) -> dict[str, Optional[int]]:
+    """Copy each table's rows from ``source_uri`` into the same table at ``target_uri``.
+
+    Every table is read from one snapshot of the source and written in one transaction on the
+    target: all tables arrive or none. A table missing on the source is skipped (``None``: no
+    history yet); a table that already has rows on the target is left alone (``0``), which makes a
+    re-run a no-op. Identity/serial sequences on the target are moved past the copied values.
+    Errors name the table and both branches (``source``/``target`` are descriptions), never a
+    password or URI. Returns ``{table: rows copied or None}``.
+    """
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        raise NeonBranchError(f"keep_rows_of: copying {', '.join(tables)} into {target} needs psycopg 3; "
+                              f"add {PSYCOPG_REQUIREMENT!r} to the program's requirements") from None
+    secrets = [*secrets, source_uri, target_uri]
+
+    def reason(err: Exception) -> str:
+        diag = getattr(err, "diag", None)
+        text = (diag.message_primary if diag is not None and diag.message_primary else str(err)).strip()
+        return _scrub(text, secrets)
+
+    def connect(uri: str, what: str) -> "psycopg.Connection":
+        try:
+            return psycopg.connect(uri, connect_timeout=30, application_name="pgtiers-neon-keep-rows")
+        except psycopg.Error as err:
+            raise NeonBranchError(f"keep_rows_of: cannot connect to {what} to copy {', '.join(tables)}: "
+                                  f"{reason(err)}") from None
+
+    copied: dict[str, Optional[int]] = {}
+    src = connect(source_uri, source)
+    try:
+        dst = connect(target_uri, target)
+        try:
+            # One snapshot of the parent for every table, read-only.
+            src.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            src.read_only = True
+            with src.transaction(), dst.transaction():
+                for table in tables:
+                    try:
+                        copied[table] = _copy_table(src, dst, sql, table)
+                    except psycopg.Error as err:
+                        raise NeonBranchError(f"keep_rows_of: copying {table} from {source} into {target} "
+                                              f"failed, nothing was copied: {reason(err)}") from None
+                    except LookupError:
+                        raise NeonBranchError(f"keep_rows_of: {table} exists on {source} but not on "
+                                              f"{target}; nothing was copied") from None
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return copied
+
+
+def _copy_table(src: Any, dst: Any, sql: Any, table: str) -> Optional[int]:
+    match = QUALIFIED_TABLE.fullmatch(table)
+    if match is None:  # validate_inputs rejects these first; never build SQL from anything else
+        raise ValueError(f"keep_rows_of: {table!r} is not 'schema.table'")
+    ident = sql.Identifier(*match.groups())
+    quoted = ident.as_string(src)
+    if src.execute("SELECT to_regclass(%s)", [quoted]).fetchone()[0] is None:
+        return None
+    columns = [row[0] for row in src.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum", [quoted])]
+    if dst.execute("SELECT to_regclass(%s)", [quoted]).fetchone()[0] is None:
+        raise LookupError(table)
+    # Self-conflicting: two copies into the same branch take turns, and the second sees rows.
+    dst.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(ident))
+    if dst.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(ident)).fetchone()[0]:
+        return 0
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    with src.cursor() as reader, dst.cursor() as writer:
+        with reader.copy(sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT").format(names, ident)) as out, \
+                writer.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(ident, names)) as into:
+            for chunk in out:
+                into.write(chunk)
+    for column in columns:
+        sequence = dst.execute("SELECT pg_get_serial_sequence(%s, %s)", [quoted, column]).fetchone()[0]
+        if sequence:
+            dst.execute(sql.SQL("SELECT setval(%s::regclass, m) FROM (SELECT max({}) AS m FROM {}) s "
+                                "WHERE m IS NOT NULL").format(sql.Identifier(column), ident), [sequence])
+    return dst.execute(sql.SQL("SELECT count(*) FROM {}").format(ident)).fetchone()[0]
 
 
 # ---- the dynamic provider ------------------------------------------------------------------
@@ -204,6 +367,10 @@ class NeonBranchProvider(dyn.ResourceProvider):
                 self._check_adoptable(mine, annotations.get(mine["id"]), inputs, parent)
                 created = self._adopt(client, inputs, mine)
             outs = self._finish(client, inputs, parent, created)
+            if inputs.get("schema_only") and inputs.get("keep_rows_of"):
+                # New or adopted alike: a table that already has rows on the branch is skipped,
+                # so a re-run after a failed copy finishes it and never duplicates a row.
+                self._keep_rows(client, inputs, parent, outs)
         return dyn.CreateResult(outs["branch_id"], outs)
 
     @staticmethod
@@ -322,6 +489,31 @@ class NeonBranchProvider(dyn.ResourceProvider):
 
         branch = self._wait_ready(client, project, branch_id)
         return self._outputs(inputs, parent["id"], branch, endpoint, password)
+
+    def _keep_rows(self, client: NeonClient, inputs: Mapping[str, Any], parent: dict,
+                   outs: Mapping[str, Any]) -> None:
+        """Copy the ``keep_rows_of`` tables' rows from the parent into the new schema-only branch."""
+        project, database = inputs["project_id"], inputs["database"]
+        where = f"branch {inputs['branch_name']!r} ({outs['branch_id']})"
+        source = f"parent branch {parent.get('name')!r} ({parent['id']})"
+        parent_db = next((d for d in client.list_databases(project, parent["id"]) if d["name"] == database), None)
+        if parent_db is None:
+            return  # the parent has no such database, hence no history to keep
+        # Read as the app role when the parent has it (Atlas ran as that role there), else as the
+        # database's owner. Both passwords come from the API and go nowhere else.
+        parent_roles = {r["name"] for r in client.list_roles(project, parent["id"])}
+        reader = inputs["role"] if inputs["role"] in parent_roles else parent_db["owner_name"]
+        try:
+            parent_uri = client.connection_uri(project, parent["id"], database, reader, pooled=False)
+            child_uri = client.connection_uri(project, outs["branch_id"], database, inputs["role"],
+                                              endpoint_id=outs["endpoint_id"], pooled=False)
+        except NeonApiError as exc:
+            raise NeonBranchError(f"keep_rows_of: cannot get the direct connection of {source} or {where} "
+                                  f"to copy {', '.join(inputs['keep_rows_of'])}: {exc}") from None
+        if not urlsplit(child_uri).password:  # projects that do not store passwords
+            child_uri = _with_password(child_uri, outs["password"])
+        copy_rows(parent_uri, child_uri, list(inputs["keep_rows_of"]), source=source, target=where,
+                  secrets=[outs["password"], parent_uri, child_uri])
 
     def _wait_ready(self, client: NeonClient, project: str, branch_id: str) -> dict:
         # All operations are finished here, so the branch is normally ready on the first look.
@@ -443,6 +635,10 @@ class NeonBranchDbArgs(TypedDict, total=False):
     """Role the app logs in as (default ``app``); its password is reset on every new branch."""
     schema_only: pulumi.Input[bool]
     """Copy the parent's schema without its data (default false)."""
+    keep_rows_of: Optional[pulumi.Input[Sequence[str]]]
+    """Tables (``schema.table``) whose rows a new schema-only branch copies from the parent, in one
+    transaction, when created. Default: Atlas's history table ``atlas_schema_revisions.atlas_schema_revisions``
+    when ``schema_only``, else none (a full branch has every row already)."""
     ttl_seconds: Optional[pulumi.Input[int]]
     """Server-side expiry, 1 s to 30 days from creation; None for no expiry."""
     min_cu: Optional[pulumi.Input[float]]
@@ -500,6 +696,8 @@ class NeonBranchDb(pulumi.ComponentResource):
     def __init__(self, name: str, args: NeonBranchDbArgs, opts: Optional[pulumi.ResourceOptions] = None,
                  *, provider: Optional[NeonBranchProvider] = None) -> None:
         props = {**DEFAULTS, **{k: v for k, v in dict(args).items() if v is not None}}
+        if "keep_rows_of" not in props:
+            props["keep_rows_of"] = default_keep_rows_of(props["schema_only"])
         unknown = sorted(set(props) - set(INPUT_KEYS))
         if unknown:
             raise ValueError(f"NeonBranchDb {name}: unknown argument {unknown[0]!r}; allowed: {', '.join(INPUT_KEYS)}")
