@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from .app_secret import AppDatabaseSecret
 from .cluster.kind import KindCluster
-from .config import POSTGRES_IMAGES, StackSettings
+from .config import POSTGRES_IMAGES, ConfigError, StackSettings
 from .connection import DatabaseConnection
 from .db.local import LocalPostgres
 from .db.ack_rds import AckRdsInstance
@@ -225,6 +225,16 @@ TIERS["aurora"] = _aurora_database
 
 
 def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
+    """The whole stack. A component refusing its input (every component validates before it
+    registers anything) becomes a one-line ``ConfigError``: to the person running ``pulumi up``
+    it is a mistake in their settings or files, not a crash."""
+    try:
+        return _build(settings)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
     cluster = CLUSTERS[settings.cluster.type](settings)
     database = TIERS[settings.database.tier](settings, cluster)
     app = settings.app
@@ -257,7 +267,11 @@ def build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
 from .migrations import AtlasMigrations, ConnectivityCheck  # noqa: E402
 from .seed import SeedData  # noqa: E402
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+def _project_path(relative: str) -> str:
+    # Pulumi runs the program in the project directory (where Pulumi.yaml is), and so does the
+    # offline plan: paths in the settings are relative to it, not to this package.
+    return str(Path.cwd() / relative)
+
 #: ConnectivityCheck adds a 10-character hash to its name; Kubernetes names stop at 63.
 _CHECK_NAME_LIMIT = 52
 
@@ -272,11 +286,11 @@ def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Data
     if migrations.enabled:
         schema = AtlasMigrations("schema", {
             "namespace": first_namespace, "secret_name": app.secret_name,
-            "migrations_dir": str(PROJECT_DIR / migrations.dir), "mode": migrations.mode,
+            "migrations_dir": _project_path(migrations.dir), "mode": migrations.mode,
             "depends_on": [database.component, *gates]}, on_cluster)
         if migrations.seed:
             SeedData("seed", {"namespace": first_namespace, "secret_name": app.secret_name,
-                              "seed_file": str(PROJECT_DIR / migrations.seed), "version": settings.database.version,
+                              "seed_file": _project_path(migrations.seed), "version": settings.database.version,
                               "depends_on": [schema]}, on_cluster)
     check = app.connectivity_check if app.connectivity_check is not None else settings.cluster.type == "kind"
     if check:

@@ -106,3 +106,41 @@ def test_bad_migration_settings(value, message):
     with pytest.raises(ConfigError) as caught:
         evaluate("dev", config=config)
     assert str(caught.value).startswith(message)
+
+
+def _copy_project(tmp_path: Path) -> Path:
+    import shutil
+
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py"):
+        shutil.copy(PROJECT / name, tmp_path / name)
+    shutil.copytree(PROJECT / "migrations", tmp_path / "migrations")
+    return tmp_path
+
+
+def _job_names(project: Path) -> tuple[str, str]:
+    ev = evaluate("dev", project_dir=project)
+    job = ev.one("kubernetes:batch/v1:Job", "schema-job")
+    files = ev.one("kubernetes:core/v1:ConfigMap", "schema-files")
+    return job.inputs["metadata"]["name"], files.inputs["metadata"]["name"]
+
+
+def test_one_changed_byte_renames_the_migrations_job_in_the_plan(tmp_path):
+    from components.atlas_sum import write
+
+    project = _copy_project(tmp_path)
+    before = _job_names(project)
+    assert _job_names(project) == before  # nothing changed: the same Job, so no new run
+    first = sorted((project / "migrations").glob("*.sql"))[0]
+    first.write_bytes(first.read_bytes().replace(b"text NOT NULL", b"text  NOT NULL", 1))
+    write(project / "migrations")
+    after = _job_names(project)
+    assert after[0] != before[0] and after[1] != before[1]
+
+
+def test_an_edited_migration_without_a_new_sum_stops_the_plan(tmp_path):
+    project = _copy_project(tmp_path)
+    first = sorted((project / "migrations").glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- tampered\n")
+    with pytest.raises(ConfigError, match="atlas.sum") as caught:
+        evaluate("dev", project_dir=project)
+    assert "\n" not in str(caught.value)
