@@ -20,8 +20,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from .cluster.eks import irsa_assume_role_policy
 from .connection import SECRET_KEYS, DatabaseConnection
+from .irsa import ROLE_ARN_ANNOTATION, irsa_assume_role_policy, service_account_subject
 
 ESO_CHART = "external-secrets"
 ESO_CHART_VERSION = "2.6.0"
@@ -175,7 +175,7 @@ class DatabaseSecretSync(pulumi.ComponentResource):
             description="External Secrets: read one RDS-managed database secret",
             assume_role_policy=irsa_assume_role_policy(
                 args["oidc_provider_arn"], args["oidc_issuer"],
-                [f"system:serviceaccount:{ns}:{SERVICE_ACCOUNT}" for ns in namespaces]),
+                [service_account_subject(ns, SERVICE_ACCOUNT) for ns in namespaces]),
             tags=args.get("tags") or {}, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-reader",
@@ -207,7 +207,7 @@ class DatabaseSecretSync(pulumi.ComponentResource):
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-sa-{ns}",
                 metadata={"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels,
-                          "annotations": {"eks.amazonaws.com/role-arn": role.arn}},
+                          "annotations": {ROLE_ARN_ANNOTATION: role.arn}},
                 # Never mounted by a pod: ESO requests tokens for it through the TokenRequest API.
                 automount_service_account_token=False,
                 opts=child)

@@ -20,11 +20,12 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from ..irsa import irsa_assume_role_policy, service_account_subject
 from .vpc import NatMode, Vpc
 
 KUBERNETES_VERSION = "1.34"
 CONTROL_PLANE_LOGS = ("api", "audit", "authenticator", "controllerManager", "scheduler")
-EBS_CSI_SERVICE_ACCOUNT = "system:serviceaccount:kube-system:ebs-csi-controller-sa"
+EBS_CSI_SERVICE_ACCOUNT = service_account_subject("kube-system", "ebs-csi-controller-sa")
 STORAGE_CLASS = "gp3"
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly",
                  # Session Manager instead of SSH keys for the rare node debugging session.
@@ -64,26 +65,6 @@ class EksClusterArgs(TypedDict, total=False):
     """Protect the secrets-encryption KMS key (losing it makes the cluster's Secrets unreadable)."""
     tags: dict[str, str]
     """Tags on every AWS resource."""
-
-
-def _irsa_trust(oidc_provider_arn: str, oidc_issuer: str, subjects: Sequence[str]) -> str:
-    """Trust policy letting only the named service accounts assume a role through the OIDC provider."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {f"{oidc_issuer}:sub": list(subjects),
-                                           f"{oidc_issuer}:aud": "sts.amazonaws.com"}},
-        }],
-    })
-
-
-def irsa_assume_role_policy(oidc_provider_arn: pulumi.Input[str], oidc_issuer: pulumi.Input[str],
-                            subjects: Sequence[str]) -> pulumi.Output[str]:
-    """IRSA trust policy for ``subjects`` (``system:serviceaccount:<ns>:<name>``)."""
-    return pulumi.Output.all(oidc_provider_arn, oidc_issuer).apply(lambda a: _irsa_trust(a[0], a[1], subjects))
 
 
 class EksCluster(pulumi.ComponentResource):
