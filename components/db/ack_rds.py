@@ -29,6 +29,7 @@ from ..config import RDS_POSTGRES_MAJORS
 from ..connection import DatabaseConnection
 from ..custom_object import CustomObject
 from ..irsa import ROLE_ARN_ANNOTATION, irsa_role
+from ..namespaces import namespace_for
 
 PORT = 5432
 CONTROLLER_NAMESPACE = "ack-system"
@@ -177,12 +178,7 @@ class AckRdsInstance(pulumi.ComponentResource):
             role_arn = role.arn
         crd_opts = pulumi.ResourceOptions(parent=self, depends_on=controller)
 
-        namespace: pulumi.Output[str] = pulumi.Output.from_input(namespace_name)
-        if args.get("create_namespace", True):
-            ns = k8s.core.v1.Namespace(
-                f"{name}-ns", metadata={"name": namespace_name, "labels": {"app.kubernetes.io/part-of": "pgtiers"}},
-                opts=data_opts)
-            namespace = ns.metadata.name
+        namespace = namespace_for(name, namespace_name, args.get("create_namespace", True), data_opts)
 
         security_group = aws.ec2.SecurityGroup(
             f"{name}-sg", vpc_id=args["vpc_id"], description=f"PostgreSQL {identifier} (ACK RDS), from EKS pods only",

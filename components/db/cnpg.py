@@ -35,6 +35,7 @@ from ..config import CNPG_IMAGES
 from ..connection import DatabaseConnection
 from ..custom_object import CustomObject
 from ..irsa import ROLE_ARN_ANNOTATION, irsa_role
+from ..namespaces import namespace_for
 
 PORT = 5432
 OPERATOR_NAMESPACE = "cnpg-system"
@@ -313,13 +314,8 @@ class CnpgCluster(pulumi.ComponentResource):
                                           pod_monitor=bool(args.get("pod_monitor", False)))
         webhook_opts = pulumi.ResourceOptions(parent=self, depends_on=operators)
 
-        namespace: pulumi.Output[str] = pulumi.Output.from_input(namespace_name)
-        if args.get("create_namespace", True):
-            # Deleting a namespace deletes the Cluster in it: protect it with the data.
-            ns = k8s.core.v1.Namespace(
-                f"{name}-ns", metadata={"name": namespace_name, "labels": {"app.kubernetes.io/part-of": "pgtiers"}},
-                opts=data_opts)
-            namespace = ns.metadata.name
+        # Deleting a namespace deletes the Cluster in it: protect it with the data.
+        namespace = namespace_for(name, namespace_name, args.get("create_namespace", True), data_opts)
 
         password = random.RandomPassword(f"{name}-password", length=32, special=True,
                                          override_special=_PASSWORD_SPECIALS, opts=data_opts)

@@ -15,6 +15,7 @@ import pulumi_random as random
 
 from ..config import POSTGRES_IMAGES
 from ..connection import DatabaseConnection
+from ..namespaces import namespace_for
 
 PORT = 5432
 #: uid/gid of the postgres user in the official Debian-based image.
@@ -78,12 +79,7 @@ class LocalPostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         data_opts = pulumi.ResourceOptions(parent=self, protect=protect)
 
-        namespace: pulumi.Output[str] = pulumi.Output.from_input(args.get("namespace", "pgtiers-db"))
-        if args.get("create_namespace", True):
-            ns = k8s.core.v1.Namespace(
-                f"{name}-ns", metadata={"name": namespace, "labels": {"app.kubernetes.io/part-of": "pgtiers"}},
-                opts=child)
-            namespace = ns.metadata.name
+        namespace = namespace_for(name, args.get("namespace", "pgtiers-db"), args.get("create_namespace", True), child)
 
         # Stable across runs (unlike Python's secrets at program time); special characters are
         # fine because every URL is percent-encoded.
