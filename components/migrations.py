@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 from .config import POSTGRES_IMAGES
 from .custom_object import CustomObject
 from .db.local import POSTGRES_UID
+from .jobs import run_once_job
 from .migrations_files import REVISIONS_SCHEMA, directory_hash, read_migrations_dir
 
 #: Official Atlas image, pinned. The plain tag is the distroless build (entrypoint ``/atlas``, no
@@ -45,12 +46,6 @@ MODES = ("job", "operator")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _MAX_LABEL = 63
 
-_RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "capabilities": {"drop": ["ALL"]},
-}
-
 
 def _job_name(component: str, name: str) -> str:
     if len(name) > _MAX_LABEL or not _DNS_LABEL.fullmatch(name):
@@ -58,11 +53,6 @@ def _job_name(component: str, name: str) -> str:
             f"{component}: Kubernetes name {name!r} is not a DNS-1123 label (lowercase letters, digits and "
             f"'-', at most {_MAX_LABEL} characters); give the component a shorter lowercase name")
     return name
-
-
-def _pod_security(uid: int) -> dict:
-    return {"runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid,
-            "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def _after(*groups: Optional[Sequence[pulumi.Resource]]) -> list[pulumi.Resource]:
@@ -192,41 +182,24 @@ class AtlasMigrations(pulumi.ComponentResource):
                 {"name": "ATLAS_NO_UPDATE_NOTIFIER", "value": "true"},
                 {"name": "ATLAS_NO_ANON_TELEMETRY", "value": "true"},
             ],
-            "volumeMounts": [{"name": "migrations", "mountPath": MIGRATIONS_MOUNT, "readOnly": True},
-                             {"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "migrations", "mountPath": MIGRATIONS_MOUNT, "readOnly": True}],
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
-            "securityContext": _RESTRICTED_CONTAINER,
             # Atlas's error (which file, which statement) becomes the Pod's termination message.
             "terminationMessagePolicy": "FallbackToLogsOnError",
         }
-        return k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata={"name": job_name, "namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": args.get("backoff_limit", 2),
-                "activeDeadlineSeconds": deadline,
-                # Re-created only by `pulumi refresh` noticing it gone: a re-run is a no-op, because
-                # Atlas skips the versions its revisions table already holds.
-                "ttlSecondsAfterFinished": args.get("ttl_seconds_after_finished", 86400),
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "securityContext": _pod_security(ATLAS_UID),
-                        "containers": [container],
-                        "volumes": [{"name": "migrations",
-                                     "configMap": {"name": config_map.metadata.name, "defaultMode": 0o444}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=after,
-                # Other spec changes keep the name; a Job's template is immutable, so replace it whole.
-                delete_before_replace=True,
-                # Pulumi's wait must outlast Kubernetes' deadline, or it gives up on a healthy run.
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline + 120}s", update=f"{deadline + 120}s")))
+        return run_once_job(
+            f"{name}-job", job_name=job_name, namespace=namespace, labels=labels, uid=ATLAS_UID,
+            container=container,
+            volumes=[{"name": "migrations", "configMap": {"name": config_map.metadata.name, "defaultMode": 0o444}}],
+            tmp_size="64Mi",
+            backoff_limit=args.get("backoff_limit", 2),
+            active_deadline_seconds=deadline,
+            # Re-created only by `pulumi refresh` noticing it gone: a re-run is a no-op, because
+            # Atlas skips the versions its revisions table already holds.
+            ttl_seconds_after_finished=args.get("ttl_seconds_after_finished", 86400),
+            parent=self, depends_on=after,
+            # Pulumi's wait must outlast Kubernetes' deadline, or it gives up on a healthy run.
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline + 120}s", update=f"{deadline + 120}s"))
 
     def _atlas_migration(self, name: str, args: AtlasMigrationsArgs, namespace: pulumi.Input[str],
                          secret_name: str, config_map: k8s.core.v1.ConfigMap, labels: dict[str, str],
@@ -394,32 +367,17 @@ class ConnectivityCheck(pulumi.ComponentResource):
                 {"name": "PGAPPNAME", "value": "pgtiers-connectivity-check"},
                 {"name": "HOME", "value": "/tmp"},
             ],
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-            "securityContext": _RESTRICTED_CONTAINER,
             # The FAILED lines become the Pod's termination message, visible without reading logs.
             "terminationMessagePolicy": "FallbackToLogsOnError",
         }
-        job = k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata={"name": namespace.apply(job_name), "namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": args.get("backoff_limit", 1),
-                "activeDeadlineSeconds": deadline,
-                "ttlSecondsAfterFinished": args.get("ttl_seconds_after_finished", 86400),
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "securityContext": _pod_security(POSTGRES_UID),
-                        "containers": [container],
-                        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.get("depends_on") or []), delete_before_replace=True,
-                custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline + 60}s", update=f"{deadline + 60}s")))
+        job = run_once_job(
+            f"{name}-job", job_name=namespace.apply(job_name), namespace=namespace, labels=labels,
+            uid=POSTGRES_UID, container=container, tmp_size="16Mi",
+            backoff_limit=args.get("backoff_limit", 1),
+            active_deadline_seconds=deadline,
+            ttl_seconds_after_finished=args.get("ttl_seconds_after_finished", 86400),
+            parent=self, depends_on=args.get("depends_on") or [],
+            custom_timeouts=pulumi.CustomTimeouts(create=f"{deadline + 60}s", update=f"{deadline + 60}s"))
         self.job_name = job.metadata.name
         self.register_outputs({"job_name": self.job_name})

@@ -15,7 +15,8 @@ import pulumi_kubernetes as k8s
 
 from .config import POSTGRES_IMAGES
 from .db.local import POSTGRES_UID
-from .migrations import _RESTRICTED_CONTAINER, _job_name, _pod_security
+from .jobs import run_once_job
+from .migrations import _job_name
 
 SEED_KEY = "seed.sql"
 SEED_MOUNT = "/seed"
@@ -63,44 +64,27 @@ class SeedData(pulumi.ComponentResource):
         files = k8s.core.v1.ConfigMap(
             f"{name}-sql", metadata={"name": f"{name}-sql-{digest}", "namespace": namespace, "labels": labels},
             data={SEED_KEY: sql}, immutable=True, opts=pulumi.ResourceOptions(parent=self))
-        job = k8s.batch.v1.Job(
-            f"{name}-job",
-            metadata={"name": job_name, "namespace": namespace, "labels": labels},
-            spec={
-                "backoffLimit": 2,
-                "activeDeadlineSeconds": 300,
-                "ttlSecondsAfterFinished": 86400,
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "restartPolicy": "Never",
-                        "automountServiceAccountToken": False,
-                        "securityContext": _pod_security(POSTGRES_UID),
-                        "containers": [{
-                            "name": "seed",
-                            "image": POSTGRES_IMAGES[version],
-                            # The URL comes from the Secret and is expanded by the kubelet: it is
-                            # never written into this spec.
-                            "command": ["psql", "$(DATABASE_URL_DIRECT)", "-v", "ON_ERROR_STOP=1",
-                                        "--single-transaction", "-f", f"{SEED_MOUNT}/{SEED_KEY}"],
-                            "env": [
-                                {"name": "DATABASE_URL_DIRECT", "valueFrom": {"secretKeyRef": {
-                                    "name": args.get("secret_name", "database"), "key": "DATABASE_URL_DIRECT"}}},
-                                {"name": "PGCONNECT_TIMEOUT", "value": "10"},
-                                {"name": "HOME", "value": "/tmp"},
-                            ],
-                            "volumeMounts": [{"name": "seed", "mountPath": SEED_MOUNT, "readOnly": True},
-                                             {"name": "tmp", "mountPath": "/tmp"}],
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
-                            "securityContext": _RESTRICTED_CONTAINER,
-                        }],
-                        "volumes": [{"name": "seed", "configMap": {"name": files.metadata.name}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
-                    },
-                },
+        job = run_once_job(
+            f"{name}-job", job_name=job_name, namespace=namespace, labels=labels, uid=POSTGRES_UID,
+            container={
+                "name": "seed",
+                "image": POSTGRES_IMAGES[version],
+                # The URL comes from the Secret and is expanded by the kubelet: it is never written
+                # into this spec.
+                "command": ["psql", "$(DATABASE_URL_DIRECT)", "-v", "ON_ERROR_STOP=1",
+                            "--single-transaction", "-f", f"{SEED_MOUNT}/{SEED_KEY}"],
+                "env": [
+                    {"name": "DATABASE_URL_DIRECT", "valueFrom": {"secretKeyRef": {
+                        "name": args.get("secret_name", "database"), "key": "DATABASE_URL_DIRECT"}}},
+                    {"name": "PGCONNECT_TIMEOUT", "value": "10"},
+                    {"name": "HOME", "value": "/tmp"},
+                ],
+                "volumeMounts": [{"name": "seed", "mountPath": SEED_MOUNT, "readOnly": True}],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.get("depends_on") or []),
-                                        delete_before_replace=True),
-        )
+            volumes=[{"name": "seed", "configMap": {"name": files.metadata.name}}],
+            tmp_size="16Mi",
+            backoff_limit=2, active_deadline_seconds=300, ttl_seconds_after_finished=86400,
+            parent=self, depends_on=args.get("depends_on") or [])
         self.job_name = job.metadata.name
         self.register_outputs({"job_name": self.job_name})
