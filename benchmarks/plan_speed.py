@@ -19,7 +19,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 IMPORTS = ("import pulumi, pulumi.runtime.mocks, pulumi.dynamic, pulumi_kubernetes, pulumi_random, "
-           "pulumi_kubernetes.core.v1, pulumi_kubernetes.apps.v1, pydantic, yaml, dill")
+           "pulumi_kubernetes.core.v1, pulumi_kubernetes.apps.v1, pulumi_kubernetes.batch.v1, pydantic, yaml, dill")
 
 
 def wall(cmd: list[str]) -> float:

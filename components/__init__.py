@@ -1,37 +1,47 @@
 """pgtiers components: import them into your own stacks.
 
     from components import LocalPostgres, AppDatabaseSecret, DatabaseConnection
+
+Names load on first use (PEP 562), so a program that needs only the kind and local tiers never
+imports pulumi_aws and pulumi_eks (about half a second).
 """
 
-from .app_secret import AppDatabaseSecret, AppDatabaseSecretArgs
-from .cluster.kind import KindCluster, KindClusterArgs
-from .connection import DatabaseConnection
-from .db.local import LocalPostgres, LocalPostgresArgs
+from __future__ import annotations
 
-__all__ = [
-    "AppDatabaseSecret", "AppDatabaseSecretArgs", "DatabaseConnection", "KindCluster", "KindClusterArgs",
-    "LocalPostgres", "LocalPostgresArgs",
-]
+import importlib
+from typing import Any
 
-# Production tier on AWS: the EKS cluster, Aurora, and rotation-safe credential delivery.
-from .cluster.eks import EksCluster, EksClusterArgs  # noqa: E402
-from .cluster.vpc import Vpc, VpcArgs  # noqa: E402
-from .db.aurora import AuroraServerlessDb, AuroraServerlessDbArgs  # noqa: E402
-from .external_secrets import DatabaseSecretSync, DatabaseSecretSyncArgs, ExternalSecretsOperator  # noqa: E402
+#: public name -> module that defines it
+_EXPORTS = {
+    "DatabaseConnection": ".connection",
+    "AppDatabaseSecret": ".app_secret", "AppDatabaseSecretArgs": ".app_secret",
+    "KindCluster": ".cluster.kind", "KindClusterArgs": ".cluster.kind",
+    "LocalPostgres": ".db.local", "LocalPostgresArgs": ".db.local",
+    # Production tier on AWS: the EKS cluster, Aurora, and rotation-safe credential delivery.
+    "EksCluster": ".cluster.eks", "EksClusterArgs": ".cluster.eks",
+    "Vpc": ".cluster.vpc", "VpcArgs": ".cluster.vpc",
+    "AuroraServerlessDb": ".db.aurora", "AuroraServerlessDbArgs": ".db.aurora",
+    "DatabaseSecretSync": ".external_secrets", "DatabaseSecretSyncArgs": ".external_secrets",
+    "ExternalSecretsOperator": ".external_secrets",
+    # Per-PR Neon branches, the Kubernetes-native tiers, and the schema workflow.
+    "NeonBranchDb": ".db.neon", "NeonBranchDbArgs": ".db.neon",
+    "CnpgCluster": ".db.cnpg", "CnpgClusterArgs": ".db.cnpg",
+    "AckRdsInstance": ".db.ack_rds", "AckRdsInstanceArgs": ".db.ack_rds",
+    "AtlasMigrations": ".migrations", "AtlasMigrationsArgs": ".migrations",
+    "ConnectivityCheck": ".migrations", "ConnectivityCheckArgs": ".migrations",
+    "SeedData": ".seed", "SeedDataArgs": ".seed",
+}
 
-__all__ += [
-    "AuroraServerlessDb", "AuroraServerlessDbArgs", "DatabaseSecretSync", "DatabaseSecretSyncArgs", "EksCluster",
-    "EksClusterArgs", "ExternalSecretsOperator", "Vpc", "VpcArgs",
-]
+__all__ = sorted(_EXPORTS)
 
-# Per-PR Neon branches, the Kubernetes-native tiers, and the schema workflow.
-from .db.ack_rds import AckRdsInstance, AckRdsInstanceArgs  # noqa: E402
-from .db.cnpg import CnpgCluster, CnpgClusterArgs  # noqa: E402
-from .db.neon import NeonBranchDb, NeonBranchDbArgs  # noqa: E402
-from .migrations import AtlasMigrations, AtlasMigrationsArgs, ConnectivityCheck, ConnectivityCheckArgs  # noqa: E402
-from .seed import SeedData, SeedDataArgs  # noqa: E402
 
-__all__ += [
-    "AckRdsInstance", "AckRdsInstanceArgs", "AtlasMigrations", "AtlasMigrationsArgs", "CnpgCluster", "CnpgClusterArgs",
-    "ConnectivityCheck", "ConnectivityCheckArgs", "NeonBranchDb", "NeonBranchDbArgs", "SeedData", "SeedDataArgs",
-]
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'components' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -18,9 +18,11 @@ from .cluster.kind import KindCluster
 from .config import POSTGRES_IMAGES, ConfigError, StackSettings
 from .connection import DatabaseConnection
 from .db.local import LocalPostgres
-from .db.ack_rds import AckRdsInstance
-from .db.cnpg import CnpgCluster
-from .db.neon import NeonBranchDb
+from .migrations import AtlasMigrations, ConnectivityCheck
+from .seed import SeedData
+
+# The cloud tiers' modules load pulumi_aws and pulumi_eks (about half a second of imports):
+# each tier function imports its own, so `pulumi up -s dev` never pays for AWS.
 
 
 @dataclasses.dataclass
@@ -79,6 +81,8 @@ def _local_database(settings: StackSettings, cluster: Cluster) -> Database:
 
 
 def _neon_database(settings: StackSettings, cluster: Cluster) -> Database:
+    from .db.neon import NeonBranchDb
+
     cfg = settings.database
     db = NeonBranchDb(
         f"{settings.cluster.name}-neon",
@@ -104,6 +108,8 @@ TIERS: dict[str, Callable[[StackSettings, Cluster], Database]] = {"local": _loca
 
 
 def _cnpg_database(settings: StackSettings, cluster: Cluster) -> Database:
+    from .db.cnpg import CnpgCluster
+
     cfg = settings.database
     # EKS exposes IRSA and its gp3 class; on kind these are absent and the cluster runs without
     # object-store backups (a laptop database is disposable).
@@ -132,6 +138,8 @@ def _region_of_issuer(issuer: str) -> str:
 
 
 def _ack_rds_database(settings: StackSettings, cluster: Cluster) -> Database:
+    from .db.ack_rds import AckRdsInstance
+
     cfg = settings.database
     eks = cluster.component
     db = AckRdsInstance(
@@ -156,12 +164,11 @@ TIERS["ack-rds"] = _ack_rds_database
 
 # --- production tier on AWS: EKS cluster, Aurora, rotation-safe credentials --------------------
 
-from .cluster.eks import EksCluster  # noqa: E402
-from .db.aurora import AuroraServerlessDb  # noqa: E402
-from .external_secrets import DatabaseSecretSync, ExternalSecretsOperator  # noqa: E402
 
 
 def _eks_cluster(settings: StackSettings) -> Cluster:
+    from .cluster.eks import EksCluster
+
     cfg = settings.cluster
     eks = EksCluster(cfg.name, {
         "cluster_name": cfg.name, "kubernetes_version": cfg.kubernetes_version, "vpc_cidr": cfg.vpc_cidr,
@@ -177,6 +184,10 @@ def _eks_cluster(settings: StackSettings) -> Cluster:
 
 
 def _aurora_database(settings: StackSettings, cluster: Cluster) -> Database:
+    from .cluster.eks import EksCluster
+    from .db.aurora import AuroraServerlessDb
+    from .external_secrets import DatabaseSecretSync, ExternalSecretsOperator
+
     cfg = settings.database
     eks = cluster.component
     if not isinstance(eks, EksCluster):  # config.TIER_CLUSTERS admits aurora on eks only
@@ -264,8 +275,6 @@ def _build(settings: StackSettings) -> Optional[AppDatabaseSecret]:
 
 # --- schema and proof: migrations, seed data, connectivity check -------------------------------
 
-from .migrations import AtlasMigrations, ConnectivityCheck  # noqa: E402
-from .seed import SeedData  # noqa: E402
 
 def _project_path(relative: str) -> str:
     # Pulumi runs the program in the project directory (where Pulumi.yaml is), and so does the
