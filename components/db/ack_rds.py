@@ -206,10 +206,14 @@ class AckRdsInstance(pulumi.ComponentResource):
             string_data={"username": username, "password": password.result},
             opts=data_opts)
 
+        # RDS refuses a second snapshot of the same name: re-creating the instance and deleting it
+        # again would leave the DBInstance stuck on its finalizer. A stable random suffix per
+        # instance (kept in state) makes every final snapshot's name its own.
+        snapshot_suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=data_opts)
         annotations = {
             "pulumi.com/waitFor": WAIT_AVAILABLE,
             SKIP_FINAL_SNAPSHOT: "false",
-            FINAL_SNAPSHOT_ID: f"{identifier}-final",
+            FINAL_SNAPSHOT_ID: snapshot_suffix.hex.apply(lambda suffix: f"{identifier}-final-{suffix}"),
             DELETE_AUTOMATED_BACKUPS: "false",
         }
         if protect:
@@ -258,15 +262,17 @@ class AckRdsInstance(pulumi.ComponentResource):
             f"{name}-endpoint-export", "services.k8s.aws/v1alpha1", "FieldExport",
             metadata={"name": export_name, "namespace": namespace},
             spec={"from": {"path": ".status.endpoint.address",
+                           # The known name, not the object's output: its metadata carries the
+                           # snapshot suffix, unknown in a first preview.
                            "resource": {"group": "rds.services.k8s.aws", "kind": "DBInstance",
-                                        "name": instance.object_name}},
+                                        "name": identifier}},
                   "to": {"kind": export_kind, "name": target.metadata.name, "namespace": namespace,
                          "key": "PGHOST"}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*controller, target, instance]))
 
         address = instance.status.apply(lambda s: ((s or {}).get("endpoint") or {}).get("address"))
         self.namespace = namespace
-        self.identifier = instance.object_name
+        self.identifier = pulumi.Output.from_input(identifier)
         self.host = address
         self.port = pulumi.Output.from_input(PORT)
         self.database = pulumi.Output.from_input(database)
