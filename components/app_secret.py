@@ -58,7 +58,10 @@ class AppDatabaseSecret(pulumi.ComponentResource):
             suffix = namespace if isinstance(namespace, str) else str(i)
             child = pulumi.ResourceOptions(parent=self)
             if args.get("create_namespaces", False):
-                ns = k8s.core.v1.Namespace(f"{name}-ns-{suffix}", metadata={"name": namespace}, opts=child)
+                # The app team deploys into this namespace too: deleting it would delete their
+                # workloads with it, so a rename or a destroy leaves it in the cluster.
+                ns = k8s.core.v1.Namespace(f"{name}-ns-{suffix}", metadata={"name": namespace},
+                                           opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True))
                 namespace = ns.metadata.name
             secret = k8s.core.v1.Secret(
                 f"{name}-{suffix}",

@@ -203,7 +203,10 @@ class DatabaseSecretSync(pulumi.ComponentResource):
         for ns in namespaces:
             namespace: pulumi.Input[str] = ns
             if args.get("create_namespaces", False):
-                namespace = k8s.core.v1.Namespace(f"{name}-ns-{ns}", metadata={"name": ns}, opts=child).metadata.name
+                # Shared with the app's workloads: a rename or a destroy leaves it (see AppDatabaseSecret).
+                namespace = k8s.core.v1.Namespace(
+                    f"{name}-ns-{ns}", metadata={"name": ns},
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(retain_on_delete=True))).metadata.name
             account = k8s.core.v1.ServiceAccount(
                 f"{name}-sa-{ns}",
                 metadata={"name": SERVICE_ACCOUNT, "namespace": namespace, "labels": labels,

@@ -114,3 +114,21 @@ def test_app_secret_requires_a_namespace():
     with pytest.raises(ValueError, match="AppDatabaseSecret.namespaces"):
         evaluate("unit", config={}, program=lambda: AppDatabaseSecret("x", {"connection": DatabaseConnection(
             "h", 5432, "d", "u", "p"), "namespaces": []}))
+
+
+def test_the_database_namespace_is_protected_with_the_data():
+    # Deleting the namespace would delete the volume claim in it, whatever the StatefulSet says.
+    ev, _ = run({"protect": True})
+    assert ev.one("kubernetes:core/v1:Namespace", "db-ns").protect
+
+
+def test_app_namespaces_survive_a_rename_or_destroy():
+    def program():
+        provider = k8s.Provider("any", kubeconfig="fake")
+        AppDatabaseSecret("app", {"connection": DatabaseConnection("h", 5432, "d", "u", "p"),
+                                  "namespaces": ["web"], "create_namespaces": True},
+                          pulumi.ResourceOptions(providers={"kubernetes": provider}))
+
+    ev = evaluate("unit", program=program, config={})
+    namespace = ev.one("kubernetes:core/v1:Namespace")
+    assert namespace.retain_on_delete and not ev.one("kubernetes:core/v1:Secret").retain_on_delete

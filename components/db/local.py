@@ -79,7 +79,9 @@ class LocalPostgres(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         data_opts = pulumi.ResourceOptions(parent=self, protect=protect)
 
-        namespace = namespace_for(name, args.get("namespace", "pgtiers-db"), args.get("create_namespace", True), child)
+        # Deleting the namespace deletes the volume claim in it: it is protected with the data.
+        namespace = namespace_for(name, args.get("namespace", "pgtiers-db"), args.get("create_namespace", True),
+                                  data_opts)
 
         # Stable across runs (unlike Python's secrets at program time); special characters are
         # fine because every URL is percent-encoded.
