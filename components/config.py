@@ -130,6 +130,8 @@ _AWS_ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 KubernetesMinor = Annotated[str, _rule(_KUBERNETES_MINOR, "is not a Kubernetes minor version such as \"1.34\"")]
 Ec2InstanceType = Annotated[str, _rule(_EC2_INSTANCE_TYPE, "is not an EC2 instance type (e.g. m7i.large)")]
 IamPrincipalArn = Annotated[str, _rule(_IAM_PRINCIPAL_ARN, "is not an IAM role or user ARN")]
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[\w/-]+$")
+KmsKeyArn = Annotated[str, _rule(_KMS_KEY_ARN, "is not a KMS key or alias ARN (arn:aws:kms:<region>:<account>:key/<id>)")]
 Ipv4Cidr = Annotated[str, _rule(_IPV4_CIDR, "is not an IPv4 CIDR such as 10.0.0.0/16")]
 AwsZone = Annotated[str, _rule(_AWS_ZONE, "is not an availability zone name such as eu-west-1a")]
 
@@ -392,7 +394,7 @@ class AuroraDatabaseSettings(_DatabaseCommon):
     """Daily UTC backup window."""
     maintenance_window: str = "sun:05:00-sun:06:00"
     """Weekly UTC maintenance window; must not overlap the backup window."""
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: Optional[KmsKeyArn] = None
     """Customer-managed KMS key to encrypt with; null to create one (rotation on)."""
     deletion_protection: Annotated[bool, Field(strict=True)] = True
     """AWS refuses to delete the cluster while set."""
@@ -447,10 +449,17 @@ DatabaseSettings = Annotated[Union[LocalDatabaseSettings, NeonDatabaseSettings, 
 # --- app --------------------------------------------------------------------------------------
 
 
+def _no_duplicates(values: list[str]) -> list[str]:
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"names {', '.join(repeated)} more than once; each namespace gets one Secret")
+    return values
+
+
 class AppSettings(_Settings):
     """``pgtiers:app``: where the app's database Secret goes."""
 
-    namespaces: Annotated[list[DnsLabel], Field(min_length=1)] = ["app"]
+    namespaces: Annotated[list[DnsLabel], Field(min_length=1), AfterValidator(_no_duplicates)] = ["app"]
     """Namespaces that each get the Secret."""
     secret_name: DnsSubdomain = "database"
     """Name of the Secret in each namespace."""
@@ -553,6 +562,8 @@ def _path(loc: tuple, data: Any) -> tuple[str, Any, bool]:
             continue
         elif isinstance(node, Mapping) and isinstance(item, str) and _looks_like_tag(node, item):
             continue  # discriminated-union tag, not a key
+        elif found and not isinstance(node, (Mapping, list)):
+            continue  # a scalar checked against a union: the rest names union members (int, str)
         else:
             parts.append(str(item))
             found, node = False, None
@@ -645,6 +656,8 @@ def _describe(error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
         return f"{key}: {shown} is not one of {expected}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"{key}: {shown} is not a whole number"
+    if kind in ("float_type", "float_parsing", "decimal_type"):
+        return f"{key}: {shown} is not a number"
     if kind in ("bool_type", "bool_parsing"):
         return f"{key}: {shown} is not true or false"
     if kind == "string_type":

@@ -312,6 +312,7 @@ def evaluate(
                 runpy.run_path(str(main), run_name="__main__")
 
     _sync_await(run_pulumi_func(run))
+    _refuse_duplicate_urns(monitor.registrations)
     root = runtime_settings.get_root_resource()
     outputs = {}
     for key, output in (root.outputs.items() if root is not None else []):
@@ -320,6 +321,19 @@ def evaluate(
         value = _plain(value)
         outputs[key] = Secret(value) if secret else value
     return Evaluation(project, stack, bool(preview), list(monitor.registrations), outputs)
+
+
+class PlanError(Exception):
+    """The program ran, but the engine would refuse what it registered."""
+
+
+def _refuse_duplicate_urns(registrations: list[Registration]) -> None:
+    # The mock monitor accepts two resources with one URN; the real engine stops the update.
+    seen: set[str] = set()
+    for r in registrations:
+        if r.urn in seen:
+            raise PlanError(f"two resources share the URN {r.urn}; `pulumi up` would stop with a duplicate-URN error")
+        seen.add(r.urn)
 
 
 def _plain(value: Any) -> Any:
@@ -517,6 +531,9 @@ def run_cli(stack: str, out_dir: Optional[Path], preview: bool, project_dir: Pat
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PlanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     out_dir = out_dir or Path("plan-out") / stack
     paths = write_plan(ev, out_dir)
     stream.write(tree(ev))

@@ -146,3 +146,34 @@ def test_project_file_declares_only_types_pulumi_accepts():
         # Pulumi's project schema knows string, integer, boolean and array; objects can't be declared.
         assert decl["type"] in ("string", "integer", "boolean", "array"), key
         assert decl.get("description"), key
+
+
+def test_the_harness_refuses_what_the_engine_would_refuse():
+    import pulumi_kubernetes as k8s
+
+    from components.plan import PlanError
+
+    def program():
+        provider = k8s.Provider("p", kubeconfig="x")
+        for _ in range(2):
+            k8s.core.v1.Namespace("same", opts=__import__("pulumi").ResourceOptions(provider=provider))
+
+    with pytest.raises(PlanError, match="share the URN .*::same"):
+        evaluate("dev", config={}, program=program)
+
+
+@pytest.mark.parametrize("database,message", [
+    ({"tier": "aurora", "identifier": "p", "kmsKeyArn": "not-an-arn"},
+     "pgtiers:database.kmsKeyArn: 'not-an-arn' is not a KMS key or alias ARN"),
+    ({"tier": "aurora", "identifier": "p", "minAcu": "0.5"}, "pgtiers:database.minAcu: '0.5' is not a number"),
+    ({"tier": "aurora", "identifier": "p", "version": True}, "pgtiers:database.version: True is not a whole number"),
+])
+def test_aurora_values_name_their_key(database, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"cluster": {"type": "eks", "name": "p"}, "database": database})
+    assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_a_namespace_listed_twice_is_refused():
+    with pytest.raises(ConfigError, match=r"^pgtiers:app.namespaces: \['app', 'app'\] names app more than once"):
+        parse_settings(with_(app__namespaces=["app", "app"]))
