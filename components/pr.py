@@ -98,8 +98,10 @@ def up(number: Any, project_dir: Path, base_stack: str = "ci", ttl_seconds: int 
     write_stack_file(project_dir, number, base_stack, ttl_seconds)
     auto = _automation()
     stack = _workspace_stack(auto, name, project_dir, create=True)
-    # Outputs that are secrets stay masked in this stream; nothing here prints a URL.
-    result = stack.up(on_output=lambda line: out.write(line + "\n"), color="never")
+    # Each CI run is a fresh runner: the previous run's kind cluster is gone. Refreshing first
+    # lets Pulumi see that (and recreate it) instead of trusting state that describes another
+    # machine. Outputs that are secrets stay masked in this stream; nothing here prints a URL.
+    result = stack.up(on_output=lambda line: out.write(line + "\n"), color="never", refresh=True)
     return {key: ("[secret]" if value.secret else value.value) for key, value in result.outputs.items()}
 
 
@@ -113,7 +115,8 @@ def down(number: Any, project_dir: Path, out: TextIO = sys.stdout) -> bool:
     except auto.StackNotFoundError:
         stack_file.unlink(missing_ok=True)
         return False
-    stack.destroy(on_output=lambda line: out.write(line + "\n"), color="never")
+    # Refresh first for the same reason as `up`: the kind cluster died with the runner that made it.
+    stack.destroy(on_output=lambda line: out.write(line + "\n"), color="never", refresh=True)
     stack.workspace.remove_stack(name)
     stack_file.unlink(missing_ok=True)
     return True

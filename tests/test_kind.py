@@ -120,6 +120,8 @@ def test_component_builds_a_provider_from_the_secret_kubeconfig(preview):
     assert "kubeconfig" in dynamic.additional_secret_outputs
     provider = ev.one("pulumi:providers:kubernetes")
     assert provider.parent == ev.one("pgtiers:index:KindCluster").urn
+    # A vanished kind cluster (a finished CI runner) must not block destroy/refresh.
+    assert provider.inputs["deleteUnreachable"] in (True, "true")
     if not preview:
         assert isinstance(provider.inputs["kubeconfig"], Secret)
     assert ev.one("kubernetes:core/v1:Namespace").provider.startswith(provider.urn)

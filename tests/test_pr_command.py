@@ -85,3 +85,31 @@ def test_bad_input_exits_2_before_touching_anything(tmp_path):
     assert main(["up", "--number", "x", "--project-dir", str(tmp_path)], err=err) == 2
     assert err.getvalue() == "error: --number: 'x' is not a pull request number (a positive whole number)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_up_and_down_refresh_first_because_the_runner_is_new(tmp_path, monkeypatch):
+    # Only our side of the Automation API contract: which calls, with which options.
+    import components.pr as pr
+
+    for name in ("Pulumi.yaml", "Pulumi.ci.yaml", "__main__.py"):
+        shutil.copy(PROJECT / name, tmp_path / name)
+    calls = []
+
+    class Recorded:
+        class workspace:
+            @staticmethod
+            def remove_stack(name):
+                calls.append(("remove", name))
+
+        def up(self, **kwargs):
+            calls.append(("up", kwargs.get("refresh")))
+            return type("R", (), {"outputs": {}})()
+
+        def destroy(self, **kwargs):
+            calls.append(("destroy", kwargs.get("refresh")))
+
+    monkeypatch.setattr(pr, "_workspace_stack", lambda auto, name, project_dir, create: Recorded())
+    assert main(["up", "--number", "3", "--project-dir", str(tmp_path)], out=io.StringIO()) == 0
+    assert main(["down", "--number", "3", "--project-dir", str(tmp_path)], out=io.StringIO()) == 0
+    assert calls == [("up", True), ("destroy", True), ("remove", "pr-3")]
+    assert not (tmp_path / "Pulumi.pr-3.yaml").exists()

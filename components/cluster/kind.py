@@ -182,6 +182,9 @@ class KindCluster(pulumi.ComponentResource):
             kubeconfig=self.kubeconfig,
             # Server-side apply is the provider's default; say so, the operators' CRDs need it.
             enable_server_side_apply=True,
+            # A kind cluster is disposable and may vanish with the machine (a CI runner): then its
+            # objects are gone too, and `pulumi destroy`/`refresh` drop them instead of failing.
+            delete_unreachable=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"cluster_name": self.cluster_name, "kubeconfig": self.kubeconfig,
