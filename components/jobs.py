@@ -8,16 +8,41 @@ finishes. Pulumi replaces it whole (delete first) because a Job's template is im
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import pulumi
 import pulumi_kubernetes as k8s
+
+from .config import POSTGRES_IMAGES
 
 RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
+
+
+def postgres_major(version: Union[int, str], field: str) -> int:
+    """The major of a server version given as ``16`` or ``"16.4"`` (Aurora lets a stack pin a minor)."""
+    try:
+        major = int(str(version).split(".")[0])  # str(True) is "True": refused too
+    except ValueError:
+        major = 0
+    if major < 1:
+        raise ValueError(f"{field}: {version!r} is not a PostgreSQL version (a major such as 16, or \"16.4\")")
+    return major
+
+
+def psql_image(version: Union[int, str], field: str) -> str:
+    """The pinned official ``postgres`` image whose ``psql`` talks to a server of ``version``.
+
+    The server's own major when it is pinned; otherwise the newest pinned one. psql is
+    backward compatible: a newer client talks to every older server (back to 9.2), while an older
+    client may not know a newer server. So a server major without a pinned image of its own
+    (Aurora 13, say, or one newer than the table) still gets a client, and no valid stack fails here.
+    """
+    major = postgres_major(version, field)
+    return POSTGRES_IMAGES[major] if major in POSTGRES_IMAGES else POSTGRES_IMAGES[max(POSTGRES_IMAGES)]
 
 
 def pod_security(uid: int) -> dict:

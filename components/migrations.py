@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Literal, Optional, Sequence, TypedDict
+from typing import Literal, Optional, Sequence, TypedDict, Union
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import POSTGRES_IMAGES
 from .custom_object import CustomObject
 from .db.local import POSTGRES_UID
-from .jobs import run_once_job
+from .jobs import psql_image, run_once_job
 from .migrations_files import REVISIONS_SCHEMA, directory_hash, read_migrations_dir
 
 #: Official Atlas image, pinned. The plain tag is the distroless build (entrypoint ``/atlas``, no
@@ -296,8 +295,9 @@ class ConnectivityCheckArgs(TypedDict, total=False):
     """App namespace holding the Secret; the Job runs there, as the app would."""
     secret_name: str
     """Name of the app Secret (default ``database``)."""
-    version: int
-    """PostgreSQL major of the stack (default 18): picks the pinned official ``postgres`` image."""
+    version: Union[int, str]
+    """PostgreSQL version of the server (default 18; ``"16.4"`` counts as 16): picks the pinned
+    official ``postgres`` image of that major, or the newest pinned one when that major has none."""
     image: str
     """Override the image (keep it pinned; it needs ``psql``, ``sh`` and coreutils ``env``)."""
     run_id: str
@@ -331,16 +331,13 @@ class ConnectivityCheck(pulumi.ComponentResource):
     job_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: ConnectivityCheckArgs, opts: Optional[pulumi.ResourceOptions] = None):
-        version = args.get("version", 18)
-        if "image" not in args and version not in POSTGRES_IMAGES:
-            raise ValueError(f"ConnectivityCheck.version: {version!r} is not one of "
-                             f"{', '.join(map(str, POSTGRES_IMAGES))}")
+        default_image = psql_image(args.get("version", 18), "ConnectivityCheck.version")
         if "namespace" not in args:
             raise ValueError("ConnectivityCheck.namespace: give the namespace of the app Secret")
         # The name gets a 10-character hash suffix; check the longest it can be, before registering.
         _job_name("ConnectivityCheck", f"{name}-{'0' * 10}")
         super().__init__("pgtiers:index:ConnectivityCheck", name, None, opts)
-        image = args.get("image") or POSTGRES_IMAGES[version]
+        image = args.get("image") or default_image
         secret_name = args.get("secret_name", "database")
         run_id = args.get("run_id", "")
         namespace = pulumi.Output.from_input(args["namespace"])

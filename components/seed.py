@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional, Sequence, TypedDict
+from typing import Optional, Sequence, TypedDict, Union
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import POSTGRES_IMAGES
 from .db.local import POSTGRES_UID
-from .jobs import run_once_job
+from .jobs import psql_image, run_once_job
 from .migrations import _job_name
 
 SEED_KEY = "seed.sql"
@@ -29,8 +28,9 @@ class SeedDataArgs(TypedDict, total=False):
     """Name of the app Secret (default ``database``); its ``DATABASE_URL_DIRECT`` is used."""
     seed_file: str
     """Local SQL file; must be safe to run twice."""
-    version: int
-    """PostgreSQL major of the server, for the ``psql`` image (default 18)."""
+    version: Union[int, str]
+    """PostgreSQL version of the server (default 18; ``"16.4"`` counts as 16), for the ``psql``
+    image: that major's pinned image, or the newest pinned one when that major has none."""
     depends_on: Sequence[pulumi.Resource]
     """Run after these (the migrations: the seed needs the tables)."""
 
@@ -50,9 +50,7 @@ class SeedData(pulumi.ComponentResource):
         seed_file = Path(args.get("seed_file") or "")
         if not seed_file.is_file():
             raise ValueError(f"SeedData.seed_file: {str(seed_file)!r} is not a file")
-        version = args.get("version", 18)
-        if version not in POSTGRES_IMAGES:
-            raise ValueError(f"SeedData.version: {version!r} is not one of {', '.join(map(str, POSTGRES_IMAGES))}")
+        image = psql_image(args.get("version", 18), "SeedData.version")
         sql = seed_file.read_text(encoding="utf-8")
         # A changed seed file runs a new Job; an unchanged one runs none (Job specs are immutable).
         digest = hashlib.sha256(sql.encode()).hexdigest()[:10]
@@ -68,7 +66,7 @@ class SeedData(pulumi.ComponentResource):
             f"{name}-job", job_name=job_name, namespace=namespace, labels=labels, uid=POSTGRES_UID,
             container={
                 "name": "seed",
-                "image": POSTGRES_IMAGES[version],
+                "image": image,
                 # The URL comes from the Secret and is expanded by the kubelet: it is never written
                 # into this spec.
                 "command": ["psql", "$(DATABASE_URL_DIRECT)", "-v", "ON_ERROR_STOP=1",

@@ -288,10 +288,15 @@ _CHECK_NAME_LIMIT = 52
 def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Database,
                        app_secret: Optional[pulumi.Resource]) -> None:
     """Runs from the app namespaces, only after the database and the app Secret are ready."""
+    from .jobs import postgres_major
+
     app, migrations = settings.app, settings.migrations
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
     gates = [r for r in (app_secret,) if r is not None]
     first_namespace = app.namespaces[0]  # one schema per database: migrate once, not per namespace
+    # The server major, whatever form the tier takes it in (Aurora accepts "16.4"); the components
+    # pick the psql client from it, the newest pinned one when that major has no image of its own.
+    major = postgres_major(settings.database.version, "pgtiers:database.version")
     if migrations.enabled:
         schema = AtlasMigrations("schema", {
             "namespace": first_namespace, "secret_name": app.secret_name,
@@ -299,12 +304,12 @@ def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Data
             "depends_on": [database.component, *gates]}, on_cluster)
         if migrations.seed:
             SeedData("seed", {"namespace": first_namespace, "secret_name": app.secret_name,
-                              "seed_file": _project_path(migrations.seed), "version": settings.database.version,
+                              "seed_file": _project_path(migrations.seed), "version": major,
                               "depends_on": [schema]}, on_cluster)
     check = app.connectivity_check if app.connectivity_check is not None else settings.cluster.type == "kind"
     if check:
         for i, namespace in enumerate(app.namespaces):
             name = f"dbcheck-{namespace}" if len(f"dbcheck-{namespace}") <= _CHECK_NAME_LIMIT else f"dbcheck-{i}"
             ConnectivityCheck(name, {"namespace": namespace, "secret_name": app.secret_name,
-                                     "version": min(settings.database.version, max(POSTGRES_IMAGES)),
+                                     "version": major,
                                      "depends_on": [database.component, *gates]}, on_cluster)

@@ -379,9 +379,22 @@ def test_check_name_changes_with_run_id_and_secret_location_only():
     assert len(base) <= 63 and base.startswith("dbcheck-")
 
 
-def test_bad_check_version_is_named():
-    with pytest.raises(ValueError, match="ConnectivityCheck.version: 12 is not one of"):
-        stack(check={"version": 12})
+@pytest.mark.parametrize("version,major", [
+    (13, max(POSTGRES_IMAGES)),  # Aurora 13: no pinned 13, so the newest psql (it talks to older servers)
+    (12, max(POSTGRES_IMAGES)),
+    ("16.4", 16),  # a minor pinned too: its major's image
+    ("17", 17),
+    (max(POSTGRES_IMAGES) + 1, max(POSTGRES_IMAGES)),  # newer than the table: the newest there is
+])
+def test_check_picks_a_psql_image_for_any_server_version(version, major):
+    c = container_of(job_of(stack(check={"version": version}), "dbcheck"))
+    assert c["image"] == POSTGRES_IMAGES[major]
+
+
+@pytest.mark.parametrize("version", ["sixteen", "", 0, True])
+def test_bad_check_version_is_named(version):
+    with pytest.raises(ValueError, match=f"ConnectivityCheck.version: {re.escape(repr(version))} is not a PostgreSQL"):
+        stack(check={"version": version})
 
 
 # --- the check's script on a real PostgreSQL --------------------------------------------------

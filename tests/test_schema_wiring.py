@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.config import ConfigError
+from components.config import POSTGRES_IMAGES, ConfigError
 from components.fakes import FAKE_PASSWORD
 from components.plan import evaluate, plan_document, stack_config
 
@@ -144,3 +144,28 @@ def test_an_edited_migration_without_a_new_sum_stops_the_plan(tmp_path):
     with pytest.raises(ConfigError, match="atlas.sum") as caught:
         evaluate("dev", project_dir=project)
     assert "\n" not in str(caught.value)
+
+
+# --- the psql client of the seed and the check: any valid server version -----------------------
+
+JOB = "kubernetes:batch/v1:Job"
+
+
+def _prod_with(database: dict) -> dict[str, str]:
+    config = stack_config("prod")
+    config["pgtiers:database"] = json.dumps({**json.loads(config["pgtiers:database"]), **database})
+    app = json.loads(config.get("pgtiers:app", "{}"))
+    config["pgtiers:app"] = json.dumps({**app, "connectivityCheck": True})
+    config["pgtiers:migrations"] = json.dumps({"seed": "seed/sandbox.sql"})
+    return config
+
+
+@pytest.mark.parametrize("version,major", [
+    ("16.4", 16),  # Aurora lets a stack pin a minor: the psql of its major
+    (13, max(POSTGRES_IMAGES)),  # no pinned 13: the newest psql, which talks to older servers
+])
+def test_any_valid_aurora_version_gets_a_psql_client(version, major):
+    ev = evaluate("prod", config=_prod_with({"version": version}))
+    for job in ("seed-job", "dbcheck-app-job"):
+        container = ev.one(JOB, job).inputs["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == POSTGRES_IMAGES[major], job
