@@ -1,12 +1,17 @@
 # Atlas project file: one env per pgtiers tier, all sharing one migration directory.
 #
 #   atlas migrate diff <name> --env local   # write a new migration from a schema change
-#   atlas migrate apply --env neon          # what the AtlasMigrations Job runs on each tier
+#   atlas migrate apply --env neon          # apply by hand, from a laptop or CI
+#
+# The AtlasMigrations Job does not read this file: it mounts its own one-env project file
+# (ATLAS_CONFIG in components/migrations.py, same URL, directory and revisions schema) and runs
+# `atlas migrate apply --config file:///config/atlas.hcl --env pgtiers`.
 #
 # Every env reads DATABASE_URL_DIRECT from the environment: the direct (non-pooled) URL from the
 # app Secret. Migrations must not go through PgBouncer in transaction mode (Neon's -pooler host),
 # because Atlas holds a session advisory lock and sets search_path for the whole run.
-# The URL never lives in this file, so it never lands in git or in a Job spec.
+# The URL never lives in this file, so it never lands in git, in a Job spec or in a process's
+# arguments (`--url` would put it in /proc/<pid>/cmdline).
 #
 # `dev` is the scratch database `migrate diff` and `migrate lint` replay the directory on; it
 # runs the same PostgreSQL major as the tiers (18) and is bound to the public schema, so generated

@@ -8,6 +8,8 @@ finishes. Pulumi replaces it whole (delete first) because a Job's template is im
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Optional, Sequence, Union
 
 import pulumi
@@ -20,6 +22,12 @@ RESTRICTED_CONTAINER = {
     "readOnlyRootFilesystem": True,
     "capabilities": {"drop": ["ALL"]},
 }
+
+
+def short_hash(*parts: str, length: int = 10) -> str:
+    """The first ``length`` hex digits of a SHA-256 over ``parts`` (JSON-encoded, so no two
+    different sequences of parts hash the same input): short enough for a Kubernetes name."""
+    return hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()[:length]
 
 
 def postgres_major(version: Union[int, str], field: str) -> int:

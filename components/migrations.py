@@ -2,8 +2,10 @@
 
 Both run inside the cluster as Kubernetes Jobs that read the database URL from the app Secret
 (``AppDatabaseSecret``) through ``secretKeyRef``/``envFrom``: the URL and password never appear in
-a Job spec, in Pulumi state or in the offline plan. Pulumi awaits a Job until it completes, so a
-failed migration or a Secret that does not connect fails ``pulumi up`` instead of the app.
+a Job spec, in Pulumi state or in the offline plan, nor in a process's arguments on the node
+(``/proc/<pid>/cmdline``, ``crictl inspect``): the tools read them from their environment.
+Pulumi awaits a Job until it completes, so a failed migration or a Secret that does not connect
+fails ``pulumi up`` instead of the app.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import pulumi_kubernetes as k8s
 
 from .custom_object import CustomObject
 from .db.local import POSTGRES_UID
-from .jobs import psql_image, run_once_job
+from .jobs import psql_image, run_once_job, short_hash
 from .migrations_files import REVISIONS_SCHEMA, directory_hash, read_migrations_dir
 
 #: Official Atlas image, pinned. The plain tag is the distroless build (entrypoint ``/atlas``, no
-#: shell), so the URL reaches Atlas through Kubernetes' own ``$(VAR)`` expansion of ``args``.
-#: 1.3.3 was the newest numbered tag in October 2026; ``latest`` tracks canary builds.
+#: shell): the URL reaches Atlas through ``getenv`` in a mounted project file (``ATLAS_CONFIG``),
+#: never through ``args``. 1.3.3 was the newest numbered tag in October 2026; ``latest`` tracks
+#: canary builds.
 ATLAS_IMAGE = "arigaio/atlas:1.3.3"
 #: uid/gid of the ``nonroot`` user of distroless images; the Atlas image sets no USER itself.
 ATLAS_UID = 65532
@@ -38,6 +41,24 @@ ATLAS_OPERATOR_NAMESPACE = "atlas-operator"
 #: advisory lock and sets search_path for the whole run (PgBouncer transaction mode breaks both).
 DIRECT_URL_KEY = "DATABASE_URL_DIRECT"
 MIGRATIONS_MOUNT = "/migrations"
+#: Where ``job`` mode mounts its Atlas project file: apart from the migration directory, whose
+#: mount holds exactly the migration files.
+CONFIG_MOUNT = "/config"
+CONFIG_KEY = "atlas.hcl"
+ATLAS_ENV = "pgtiers"
+
+#: The project file of ``job`` mode. Atlas reads the URL from the Pod's environment (``getenv``), so
+#: the kubelet never writes it into the process's arguments, where anyone who can read
+#: ``/proc/<pid>/cmdline`` on the node, or run ``crictl inspect``, would see the password.
+ATLAS_CONFIG = f"""# pgtiers AtlasMigrations: atlas migrate apply --config file://{CONFIG_MOUNT}/{CONFIG_KEY} --env {ATLAS_ENV}
+env "{ATLAS_ENV}" {{
+  url = getenv("{DIRECT_URL_KEY}")
+  migration {{
+    dir              = "file://{MIGRATIONS_MOUNT}"
+    revisions_schema = "{REVISIONS_SCHEMA}"
+  }}
+}}
+"""
 
 MODES = ("job", "operator")
 
@@ -163,15 +184,20 @@ class AtlasMigrations(pulumi.ComponentResource):
              secret_name: str, config_map: k8s.core.v1.ConfigMap, labels: dict[str, str],
              after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
         deadline = args.get("active_deadline_seconds", 600)
+        # The project file in a ConfigMap of its own: the migrations ConfigMap stays exactly the
+        # directory Atlas verifies (and the operator mode reads), named by the files alone.
+        project_file = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata={"name": f"{name}-atlas-config-{short_hash(ATLAS_CONFIG)}", "namespace": namespace,
+                      "labels": labels},
+            data={CONFIG_KEY: ATLAS_CONFIG}, immutable=True,
+            opts=pulumi.ResourceOptions(parent=self))
         container = {
             "name": "atlas",
             "image": args.get("image") or ATLAS_IMAGE,
-            # No shell in the image: the kubelet replaces $(DATABASE_URL_DIRECT) with the env value
-            # below before exec, and the value itself is never re-expanded.
-            "args": ["migrate", "apply",
-                     "--dir", f"file://{MIGRATIONS_MOUNT}",
-                     "--url", f"$({DIRECT_URL_KEY})",
-                     "--revisions-schema", REVISIONS_SCHEMA],
+            # No URL here: the project file reads it with getenv("DATABASE_URL_DIRECT"), so it is
+            # never part of the process's arguments (readable on the node in /proc/<pid>/cmdline).
+            "args": ["migrate", "apply", "--config", f"file://{CONFIG_MOUNT}/{CONFIG_KEY}", "--env", ATLAS_ENV],
             "env": [
                 {"name": DIRECT_URL_KEY,
                  "valueFrom": {"secretKeyRef": {"name": secret_name, "key": DIRECT_URL_KEY}}},
@@ -181,7 +207,8 @@ class AtlasMigrations(pulumi.ComponentResource):
                 {"name": "ATLAS_NO_UPDATE_NOTIFIER", "value": "true"},
                 {"name": "ATLAS_NO_ANON_TELEMETRY", "value": "true"},
             ],
-            "volumeMounts": [{"name": "migrations", "mountPath": MIGRATIONS_MOUNT, "readOnly": True}],
+            "volumeMounts": [{"name": "migrations", "mountPath": MIGRATIONS_MOUNT, "readOnly": True},
+                             {"name": "config", "mountPath": CONFIG_MOUNT, "readOnly": True}],
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
             # Atlas's error (which file, which statement) becomes the Pod's termination message.
             "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -189,7 +216,8 @@ class AtlasMigrations(pulumi.ComponentResource):
         return run_once_job(
             f"{name}-job", job_name=job_name, namespace=namespace, labels=labels, uid=ATLAS_UID,
             container=container,
-            volumes=[{"name": "migrations", "configMap": {"name": config_map.metadata.name, "defaultMode": 0o444}}],
+            volumes=[{"name": "migrations", "configMap": {"name": config_map.metadata.name, "defaultMode": 0o444}},
+                     {"name": "config", "configMap": {"name": project_file.metadata.name, "defaultMode": 0o444}}],
             tmp_size="64Mi",
             backoff_limit=args.get("backoff_limit", 2),
             active_deadline_seconds=deadline,

@@ -25,7 +25,8 @@ class SeedDataArgs(TypedDict, total=False):
     namespace: pulumi.Input[str]
     """Namespace of the app Secret; the ConfigMap and the Job go there too."""
     secret_name: str
-    """Name of the app Secret (default ``database``); its ``DATABASE_URL_DIRECT`` is used."""
+    """Name of the app Secret (default ``database``); psql connects with its ``PG*`` keys, which
+    name the direct host (as ``DATABASE_URL_DIRECT`` does), never the pooler."""
     seed_file: str
     """Local SQL file; must be safe to run twice."""
     version: Union[int, str]
@@ -67,14 +68,15 @@ class SeedData(pulumi.ComponentResource):
             container={
                 "name": "seed",
                 "image": image,
-                # The URL comes from the Secret and is expanded by the kubelet: it is never written
-                # into this spec.
-                "command": ["psql", "$(DATABASE_URL_DIRECT)", "-v", "ON_ERROR_STOP=1",
-                            "--single-transaction", "-f", f"{SEED_MOUNT}/{SEED_KEY}"],
+                # No connection string in the arguments (the node shows them to anyone reading
+                # /proc/<pid>/cmdline): psql takes PGHOST, PGPORT, PGDATABASE, PGUSER, PGPASSWORD and
+                # PGSSLMODE from the Secret, whose PGHOST is the direct host, as migrations need.
+                "command": ["psql", "-X", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                            "-f", f"{SEED_MOUNT}/{SEED_KEY}"],
+                "envFrom": [{"secretRef": {"name": args.get("secret_name", "database")}}],
                 "env": [
-                    {"name": "DATABASE_URL_DIRECT", "valueFrom": {"secretKeyRef": {
-                        "name": args.get("secret_name", "database"), "key": "DATABASE_URL_DIRECT"}}},
                     {"name": "PGCONNECT_TIMEOUT", "value": "10"},
+                    {"name": "PGAPPNAME", "value": "pgtiers-seed-data"},
                     {"name": "HOME", "value": "/tmp"},
                 ],
                 "volumeMounts": [{"name": "seed", "mountPath": SEED_MOUNT, "readOnly": True}],

@@ -23,7 +23,8 @@ from components import AppDatabaseSecret, LocalPostgres, atlas_sum
 from components.config import POSTGRES_IMAGES
 from components.connection import DatabaseConnection
 from components.fakes import FAKE_PASSWORD
-from components.migrations import (ATLAS_OPERATOR_CHART, CHECK_SCRIPT, AtlasMigrations, ConnectivityCheck)
+from components.migrations import (ATLAS_CONFIG, ATLAS_OPERATOR_CHART, CHECK_SCRIPT, AtlasMigrations,
+                                   ConnectivityCheck)
 from components.migrations_files import MigrationsError, read_migrations_dir
 from components.plan import evaluate, iter_secret_values, kubernetes_objects
 
@@ -32,6 +33,7 @@ from conftest import PROJECT, require_reference
 MIGRATIONS = PROJECT / "migrations"
 JOB = "kubernetes:batch/v1:Job"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+FILES = "schema-files"  # the migrations ConfigMap; job mode adds "schema-config", the Atlas project file
 ATLAS_MIGRATION = "kubernetes:db.atlasgo.io/v1alpha1:AtlasMigration"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET = "kubernetes:core/v1:Secret"
@@ -122,7 +124,7 @@ def test_job_name_changes_exactly_when_one_byte_of_a_migration_changes(tmp_path)
     atlas_sum.write(directory)  # as `atlas migrate hash` would after an edit
     changed = stack(directory)
     assert job_of(changed).inputs["metadata"]["name"] != first
-    assert changed.one(CONFIG_MAP).inputs["metadata"]["name"].endswith(
+    assert changed.one(CONFIG_MAP, FILES).inputs["metadata"]["name"].endswith(
         job_of(changed).inputs["metadata"]["name"].rsplit("-", 1)[1])
 
     victim.write_bytes(raw)
@@ -138,18 +140,44 @@ def test_an_edit_without_a_new_atlas_sum_fails_before_anything_registers(tmp_pat
         stack(directory)
 
 
+def _mount_of(ev, config_map_name: str) -> str:
+    pod = job_of(ev).inputs["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v.get("configMap", {}).get("name") == config_map_name]
+    assert "items" not in volume["configMap"]  # every key, and only those, under the mount
+    (mount,) = [m for m in container_of(job_of(ev))["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    return mount["mountPath"]
+
+
+def _hcl_string(hcl: str, attribute: str) -> str:
+    (value,) = re.findall(rf'^\s*{attribute}\s*=\s*"([^"]*)"\s*$', hcl, re.M)
+    return value
+
+
 def test_config_map_holds_exactly_the_verified_files_and_is_mounted_where_atlas_reads():
     ev = stack()
-    cm = ev.one(CONFIG_MAP)
-    assert cm.inputs["data"] == read_migrations_dir(MIGRATIONS)
+    cm = ev.one(CONFIG_MAP, FILES)
+    assert cm.inputs["data"] == read_migrations_dir(MIGRATIONS)  # the dir mount: the migration files only
     assert cm.inputs["immutable"] is True
-    pod = job_of(ev).inputs["spec"]["template"]["spec"]
-    volume = next(v for v in pod["volumes"] if "configMap" in v)
-    assert volume["configMap"]["name"] == cm.inputs["metadata"]["name"]
-    mount = next(m for m in container_of(job_of(ev))["volumeMounts"] if m["name"] == volume["name"])
+    migrations_mount = _mount_of(ev, cm.inputs["metadata"]["name"])
+
+    # The Atlas project file: its own immutable ConfigMap, mounted apart from the directory.
+    project = ev.one(CONFIG_MAP, "schema-config")
+    assert project.inputs["immutable"] is True and list(project.inputs["data"]) == ["atlas.hcl"]
+    hcl = project.inputs["data"]["atlas.hcl"]
+    assert hcl == ATLAS_CONFIG
+    config_mount = _mount_of(ev, project.inputs["metadata"]["name"])
+    assert not config_mount.startswith(migrations_mount) and not migrations_mount.startswith(config_mount)
+
     args = container_of(job_of(ev))["args"]
-    assert args[args.index("--dir") + 1] == f"file://{mount['mountPath']}"
-    assert args[args.index("--revisions-schema") + 1] == "atlas_schema_revisions"
+    assert args == ["migrate", "apply", "--config", f"file://{config_mount}/atlas.hcl", "--env", "pgtiers"]
+    (env_block,) = re.findall(r'^env "([^"]+)" \{$', hcl, re.M)
+    assert env_block == "pgtiers"
+    # The URL only as a reference to the Pod's environment (filled from the Secret), never a value.
+    assert re.findall(r"^\s*url\s*=\s*(.*?)\s*$", hcl, re.M) == ['getenv("DATABASE_URL_DIRECT")']
+    assert "postgres://" not in hcl and "postgresql://" not in hcl
+    assert _hcl_string(hcl, "dir") == f"file://{migrations_mount}"
+    assert _hcl_string(hcl, "revisions_schema") == "atlas_schema_revisions"
 
 
 # --- AtlasMigrations: the URL only through the Secret -----------------------------------------
@@ -173,15 +201,38 @@ def test_url_and_password_never_appear_in_the_job_only_a_secret_key_ref(preview)
             assert not any(s in json.dumps(r.inputs) for s in secrets if len(s) > 4), r.name
 
 
-def test_the_kubelet_expands_the_url_into_atlas_args():
+URL_KEYS = ("DATABASE_URL", "DATABASE_URL_DIRECT", "PGPASSWORD")
+
+
+def assert_no_arg_references_the_url(container: dict) -> None:
+    """The process's arguments (readable on the node in /proc/<pid>/cmdline and `crictl inspect`)
+    never hold the URL: nothing the kubelet would expand into one, nor the URL itself."""
+    secret_values = {k: f"postgresql://app:{FAKE_PASSWORD}@db:5432/app" for k in URL_KEYS}
+    # What the kubelet expands with: every env entry, secret ones resolved from the Secret.
+    env = {e["name"]: e.get("value", f"<secret {e['name']}>") for e in container.get("env", [])} | secret_values
+    argv = [*container.get("command", []), *container.get("args", [])]
+    assert [k8s_expand(a, env) for a in argv] == argv  # nothing at all is expanded
+    for arg in argv:
+        assert "$(" not in arg and "postgres://" not in arg and "postgresql://" not in arg, arg
+        assert not any(key in arg for key in URL_KEYS), arg
+
+
+def test_no_atlas_arg_references_the_url_it_comes_from_the_secret_through_the_env():
     c = container_of(job_of(stack()))
-    assert "command" not in c  # the image's own entrypoint (/atlas): no shell to expand "$VAR"
-    # What the kubelet sees: every env entry, secret ones resolved from the Secret.
-    env = {e["name"]: e.get("value", f"<secret {e['name']}>") for e in c["env"]}
-    expanded = [k8s_expand(a, env) for a in c["args"]]
-    assert expanded[expanded.index("--url") + 1] == "<secret DATABASE_URL_DIRECT>"
-    assert not any("$(" in a or "$" in a for a in expanded)
-    assert expanded[:2] == ["migrate", "apply"]
+    assert "command" not in c  # the image's own entrypoint (/atlas): no shell
+    assert_no_arg_references_the_url(c)
+    assert c["args"][:2] == ["migrate", "apply"]
+    assert {"name": "DATABASE_URL_DIRECT",
+            "valueFrom": {"secretKeyRef": {"name": "database", "key": "DATABASE_URL_DIRECT"}}} in c["env"]
+    assert "envFrom" not in c  # the one key Atlas needs, not the whole Secret
+
+
+def test_the_url_check_has_teeth():
+    # The old form, `--url $(DATABASE_URL_DIRECT)`, and a literal URL are both refused.
+    for argv in (["migrate", "apply", "--url", "$(DATABASE_URL_DIRECT)"],
+                 ["psql", f"postgresql://app:{FAKE_PASSWORD}@db/app"]):
+        with pytest.raises(AssertionError):
+            assert_no_arg_references_the_url({"args": argv, "env": []})
 
 
 def test_expansion_helper_matches_kubernetes_rules():
@@ -202,7 +253,7 @@ def test_runs_after_the_database_the_secret_and_the_readiness_gate(mode, kind, n
     assert app_secret.urn in waits_for
     assert ev.one(STATEFUL_SET).urn in waits_for
     assert ev.one(EXTERNAL_SECRET).urn in waits_for
-    assert ev.one(CONFIG_MAP).urn in waits_for
+    assert ev.one(CONFIG_MAP, FILES).urn in waits_for
 
 
 def test_atlas_image_is_pinned_and_pulumi_awaits_the_job():
@@ -236,7 +287,8 @@ def test_operator_mode_installs_the_pinned_chart_and_an_atlas_migration_reading_
     migration = ev.one(ATLAS_MIGRATION)
     spec = migration.inputs["spec"]
     assert spec["urlFrom"] == {"secretKeyRef": {"name": "database", "key": "DATABASE_URL_DIRECT"}}
-    assert spec["dir"] == {"configMapRef": {"name": ev.one(CONFIG_MAP).inputs["metadata"]["name"]}}
+    assert spec["dir"] == {"configMapRef": {"name": ev.one(CONFIG_MAP, FILES).inputs["metadata"]["name"]}}
+    assert [c.name for c in ev.by_type(CONFIG_MAP)] == [FILES]  # no project file: the operator has its own
     assert spec["revisionsSchema"] == "atlas_schema_revisions"
     assert migration.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     assert release.urn in ev.transitive_dependencies(migration.urn)

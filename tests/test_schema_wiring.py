@@ -81,8 +81,17 @@ def test_sandbox_seeds_after_migrations_and_keeps_the_url_secret():
     branch = ev.one("pulumi-python:dynamic:NeonBranch")
     assert branch.inputs["schema_only"] is True and branch.inputs["ttl_seconds"] <= 24 * 3600
     assert type(ev.outputs["databaseUrl"]).__name__ == "Secret"
-    command = seed.inputs["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert "$(DATABASE_URL_DIRECT)" in command and "ON_ERROR_STOP=1" in command
+    container = seed.inputs["spec"]["template"]["spec"]["containers"][0]
+    command = container["command"]
+    assert command[0] == "psql" and "ON_ERROR_STOP=1" in command and "--single-transaction" in command
+    # No connection string in the process's arguments (the node shows them in /proc/<pid>/cmdline):
+    # psql connects with the Secret's PG* keys, which name the direct host.
+    assert "args" not in container
+    for arg in command:
+        assert "$(" not in arg and "://" not in arg and "DATABASE_URL" not in arg and "PGPASSWORD" not in arg, arg
+    assert container["envFrom"] == [{"secretRef": {"name": "database"}}]
+    assert not any(e.get("valueFrom") for e in container["env"])  # nothing else from any Secret
+    assert FAKE_PASSWORD not in json.dumps(seed.inputs)
 
 
 def test_migrations_can_be_turned_off_and_the_check_on():
