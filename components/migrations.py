@@ -75,6 +75,18 @@ def _job_name(component: str, name: str) -> str:
     return name
 
 
+def _folded(component: str, prefix: str, digest: str, full_digest: str,
+            run_key: Optional[pulumi.Input[str]]) -> pulumi.Input[str]:
+    """``prefix + digest`` without a run key (the name a stack had before run keys existed); with
+    one, ``digest`` is replaced by a hash of the same length over the content and the key, so a new
+    target database gets a new Job even when the content is unchanged."""
+    _job_name(component, f"{prefix}{digest}")  # the same length either way: check it once, up front
+    if run_key is None:
+        return f"{prefix}{digest}"
+    return pulumi.Output.from_input(run_key).apply(
+        lambda key: f"{prefix}{short_hash(full_digest, str(key), length=len(digest))}")
+
+
 def _after(*groups: Optional[Sequence[pulumi.Resource]]) -> list[pulumi.Resource]:
     return [r for group in groups for r in (group or [])]
 
@@ -94,6 +106,10 @@ class AtlasMigrationsArgs(TypedDict, total=False):
     ``AtlasMigration`` resource."""
     image: str
     """Atlas image for ``job`` mode (default: the pinned ``ATLAS_IMAGE``); keep it pinned."""
+    run_key: pulumi.Input[str]
+    """``job`` mode: changes when the target database changes (e.g. a short hash of its host, port,
+    database and user), so a re-created database gets the migrations again; it ends up in the Job's
+    name, so it must not be secret. Default: none, the Job follows the files only."""
     depends_on: Sequence[pulumi.Resource]
     """The database and the Secret (resources or components): migrations start after both exist."""
     ready_after: Sequence[pulumi.Resource]
@@ -123,7 +139,8 @@ class AtlasMigrations(pulumi.ComponentResource):
                         pulumi.ResourceOptions(providers={"kubernetes": provider}))
 
     The files travel in an immutable ConfigMap named after their hash, and in ``job`` mode so
-    does the Job: a changed migration set runs a new Job, an unchanged one runs none.
+    does the Job (with ``run_key`` folded in): a changed migration set, or a new target database,
+    runs a new Job; an unchanged one runs none.
     """
 
     directory_hash: pulumi.Output[str]
@@ -149,7 +166,8 @@ class AtlasMigrations(pulumi.ComponentResource):
         # Read and verified at program time: a tampered atlas.sum fails the preview, not a Pod.
         files = read_migrations_dir(migrations_dir)
         digest = directory_hash(files)
-        job_name = _job_name("AtlasMigrations", f"{name}-migrate-{digest}")
+        job_name = _folded("AtlasMigrations", f"{name}-migrate-", digest, directory_hash(files, 64),
+                           args.get("run_key"))
         super().__init__("pgtiers:index:AtlasMigrations", name, None, opts)
         namespace = args["namespace"]
         secret_name = args.get("secret_name", "database")
@@ -160,6 +178,7 @@ class AtlasMigrations(pulumi.ComponentResource):
 
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-files",
+            # Named by the files alone, never by run_key: the same files are the same ConfigMap.
             metadata={"name": f"{name}-migrations-{digest}", "namespace": namespace, "labels": labels},
             data=files,
             # Named by content and immutable: a Job that is still running never sees its files change.
@@ -180,9 +199,9 @@ class AtlasMigrations(pulumi.ComponentResource):
         self.register_outputs({"directory_hash": self.directory_hash, "config_map_name": self.config_map_name,
                                "job_name": self.job_name, "atlas_migration_name": self.atlas_migration_name})
 
-    def _job(self, name: str, job_name: str, args: AtlasMigrationsArgs, namespace: pulumi.Input[str],
-             secret_name: str, config_map: k8s.core.v1.ConfigMap, labels: dict[str, str],
-             after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
+    def _job(self, name: str, job_name: pulumi.Input[str], args: AtlasMigrationsArgs,
+             namespace: pulumi.Input[str], secret_name: str, config_map: k8s.core.v1.ConfigMap,
+             labels: dict[str, str], after: list[pulumi.Resource]) -> k8s.batch.v1.Job:
         deadline = args.get("active_deadline_seconds", 600)
         # The project file in a ConfigMap of its own: the migrations ConfigMap stays exactly the
         # directory Atlas verifies (and the operator mode reads), named by the files alone.
@@ -330,7 +349,12 @@ class ConnectivityCheckArgs(TypedDict, total=False):
     """Override the image (keep it pinned; it needs ``psql``, ``sh`` and coreutils ``env``)."""
     run_id: str
     """Changes the Job's name: set a new value (e.g. a timestamp) to re-run the check on this
-    ``pulumi up``; keep it to run the check only when the Secret's location or the check changes."""
+    ``pulumi up``; keep it to run the check only when the Secret (``run_key``), its location or the
+    check changes."""
+    run_key: pulumi.Input[str]
+    """Changes when the target database or the Secret's content changes (e.g. a short hash of the
+    Secret's data): a new host, password or sslmode is checked again. It ends up in the Job's name,
+    so it must not be secret. Default: none, the check follows the Secret's location only."""
     depends_on: Sequence[pulumi.Resource]
     """The Secret (and anything it waits for, e.g. the database or an ExternalSecret)."""
     backoff_limit: int
@@ -354,6 +378,9 @@ class ConnectivityCheck(pulumi.ComponentResource):
 
         ConnectivityCheck("db-check", {"namespace": "app", "version": 18, "depends_on": [app_secret]},
                           pulumi.ResourceOptions(providers={"kubernetes": provider}))
+
+    The Job's name is a hash of everything it depends on (namespace, Secret name, image, script,
+    ``run_id``, ``run_key``): the check runs again exactly when one of them changes.
     """
 
     job_name: pulumi.Output[str]
@@ -368,13 +395,16 @@ class ConnectivityCheck(pulumi.ComponentResource):
         image = args.get("image") or default_image
         secret_name = args.get("secret_name", "database")
         run_id = args.get("run_id", "")
+        run_key = args.get("run_key")
         namespace = pulumi.Output.from_input(args["namespace"])
         deadline = args.get("active_deadline_seconds", 180)
 
-        def job_name(ns: str) -> str:
+        def job_name(ns: str, key: Optional[str]) -> str:
             # Everything a Job's immutable template depends on is in the name, so a change makes
-            # a new Job (a new run) rather than an update Kubernetes would refuse.
-            digest = hashlib.sha256("\0".join([ns, secret_name, run_id, image, CHECK_SCRIPT]).encode()).hexdigest()
+            # a new Job (a new run) rather than an update Kubernetes would refuse. Without a run
+            # key the name is the one a stack had before run keys existed.
+            parts = [ns, secret_name, run_id, image, CHECK_SCRIPT] + ([] if key is None else [str(key)])
+            digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()
             return f"{name}-{digest[:10]}"
 
         labels = {"app.kubernetes.io/part-of": "pgtiers", "app.kubernetes.io/component": "connectivity-check",
@@ -397,7 +427,8 @@ class ConnectivityCheck(pulumi.ComponentResource):
             "terminationMessagePolicy": "FallbackToLogsOnError",
         }
         job = run_once_job(
-            f"{name}-job", job_name=namespace.apply(job_name), namespace=namespace, labels=labels,
+            f"{name}-job", job_name=pulumi.Output.all(namespace, run_key).apply(lambda a: job_name(*a)),
+            namespace=namespace, labels=labels,
             uid=POSTGRES_UID, container=container, tmp_size="16Mi",
             backoff_limit=args.get("backoff_limit", 1),
             active_deadline_seconds=deadline,

@@ -1,7 +1,8 @@
 """SeedData: loads a SQL file into the database behind the app Secret, after the migrations.
 
 For sandboxes: a throwaway branch that agents and people query needs rows, not just tables. The
-SQL must be idempotent (``ON CONFLICT DO NOTHING`` and the like): the Job may run again.
+SQL must be idempotent (``ON CONFLICT DO NOTHING`` and the like): the Job may run again, and does
+whenever the seed file or the target database (``run_key``) changes.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from .db.local import POSTGRES_UID
 from .jobs import psql_image, run_once_job
-from .migrations import _job_name
+from .migrations import _folded
 
 SEED_KEY = "seed.sql"
 SEED_MOUNT = "/seed"
@@ -32,12 +33,16 @@ class SeedDataArgs(TypedDict, total=False):
     version: Union[int, str]
     """PostgreSQL version of the server (default 18; ``"16.4"`` counts as 16), for the ``psql``
     image: that major's pinned image, or the newest pinned one when that major has none."""
+    run_key: pulumi.Input[str]
+    """Changes when the target database changes (e.g. a short hash of its host, port, database and
+    user), so a re-created database is seeded again; it ends up in the Job's name, so it must not be
+    secret. Default: none, the Job follows the seed file only."""
     depends_on: Sequence[pulumi.Resource]
     """Run after these (the migrations: the seed needs the tables)."""
 
 
 class SeedData(pulumi.ComponentResource):
-    """Runs ``psql -f seed.sql`` once per distinct seed file, from inside the cluster.
+    """Runs ``psql -f seed.sql`` once per distinct seed file and target database, from inside the cluster.
 
     Example::
 
@@ -53,9 +58,11 @@ class SeedData(pulumi.ComponentResource):
             raise ValueError(f"SeedData.seed_file: {str(seed_file)!r} is not a file")
         image = psql_image(args.get("version", 18), "SeedData.version")
         sql = seed_file.read_text(encoding="utf-8")
-        # A changed seed file runs a new Job; an unchanged one runs none (Job specs are immutable).
-        digest = hashlib.sha256(sql.encode()).hexdigest()[:10]
-        job_name = _job_name("SeedData", f"{name}-{digest}")
+        # A changed seed file or target database runs a new Job; an unchanged one runs none (Job
+        # specs are immutable). The ConfigMap follows the file alone.
+        full_digest = hashlib.sha256(sql.encode()).hexdigest()
+        digest = full_digest[:10]
+        job_name = _folded("SeedData", f"{name}-", digest, full_digest, args.get("run_key"))
         super().__init__("pgtiers:index:SeedData", name, None, opts)
         namespace = pulumi.Output.from_input(args["namespace"])
         labels = {"app.kubernetes.io/part-of": "pgtiers", "app.kubernetes.io/component": "seed-data",

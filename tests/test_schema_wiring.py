@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from components.config import POSTGRES_IMAGES, ConfigError
 from components.fakes import FAKE_PASSWORD
-from components.plan import evaluate, plan_document, stack_config
+from components.plan import evaluate, iter_secret_values, plan_document, stack_config
 
 from conftest import PROJECT
 
@@ -155,9 +157,54 @@ def test_an_edited_migration_without_a_new_sum_stops_the_plan(tmp_path):
     assert "\n" not in str(caught.value)
 
 
-# --- the psql client of the seed and the check: any valid server version -----------------------
+# --- run keys: a new database behind the same Secret runs the Jobs again -----------------------
 
 JOB = "kubernetes:batch/v1:Job"
+
+
+def _copy_dev_with_seed(tmp_path: Path, **database) -> Path:
+    """The dev stack in tmp_path, seeding too (so all three Jobs exist), with ``database`` overrides."""
+    import shutil
+
+    project = tmp_path
+    project.mkdir(parents=True)
+    _copy_project(project)
+    shutil.copytree(PROJECT / "seed", project / "seed")
+    stack_file = project / "Pulumi.dev.yaml"
+    doc = yaml.safe_load(stack_file.read_text())
+    doc["config"]["pgtiers:database"].update(database)
+    doc["config"]["pgtiers:migrations"] = {"seed": "seed/sandbox.sql"}
+    stack_file.write_text(yaml.safe_dump(doc))
+    return project
+
+
+def _all_job_names(project: Path) -> dict[str, str]:
+    ev = evaluate("dev", project_dir=project)
+    names = {r.name: r.inputs["metadata"]["name"] for r in ev.by_type(JOB)}
+    assert set(names) == {"schema-job", "seed-job", "dbcheck-app-job"}
+    secrets = set(iter_secret_values(ev))
+    for name in names.values():  # derived from the connection, but unsecret: a plain, valid name
+        assert isinstance(name, str) and name not in secrets and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+        assert len(name) <= 63
+    names["schema-files"] = ev.one("kubernetes:core/v1:ConfigMap", "schema-files").inputs["metadata"]["name"]
+    names["seed-sql"] = ev.one("kubernetes:core/v1:ConfigMap", "seed-sql").inputs["metadata"]["name"]
+    return names
+
+
+@pytest.mark.parametrize("change", [{"username": "app2"}, {"namespace": "pgtiers-db2"}],
+                         ids=["username", "host"])
+def test_a_new_database_behind_the_secret_renames_every_job_but_no_config_map(tmp_path, change):
+    before = _all_job_names(_copy_dev_with_seed(tmp_path / "a"))
+    assert _all_job_names(_copy_dev_with_seed(tmp_path / "b")) == before  # nothing changed: no new run
+    after = _all_job_names(_copy_dev_with_seed(tmp_path / "c", **change))
+    for job in ("schema-job", "seed-job", "dbcheck-app-job"):
+        assert after[job] != before[job], job
+        assert len(after[job]) == len(before[job]), job
+    assert after["schema-files"] == before["schema-files"]  # the same files: the same immutable ConfigMap
+    assert after["seed-sql"] == before["seed-sql"]
+
+
+# --- the psql client of the seed and the check: any valid server version -----------------------
 
 
 def _prod_with(database: dict) -> dict[str, str]:
