@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from .app_secret import AppDatabaseSecret
 from .cluster.kind import KindCluster
-from .config import POSTGRES_IMAGES, ConfigError, StackSettings
+from .config import ConfigError, StackSettings
 from .connection import DatabaseConnection
 from .db.local import LocalPostgres
 from .migrations import AtlasMigrations, ConnectivityCheck
