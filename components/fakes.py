@@ -60,15 +60,12 @@ def _random_password(args: MockResourceArgs) -> dict:
 
 @fake("pulumi-python:dynamic:Resource")
 def _dynamic(args: MockResourceArgs) -> dict:
-    # Dynamic providers run in the engine, not here; each pgtiers dynamic resource marks its
-    # kind in an input so the fake can answer like the real provider would.
-    kind = args.inputs.get("resourceKind") or args.inputs.get("resource_kind")
-    if kind == "kind-cluster":
-        name = args.inputs["name"]
-        return {"kubeconfig": fake_kubeconfig(f"kind-{name}", "https://127.0.0.1:41235"),
-                "context": f"kind-{name}", "nodeImage": args.inputs.get("nodeImage") or args.inputs.get("node_image")}
-    extra = DYNAMIC_FAKES.get(kind)
-    return extra(args) if extra else {}
+    # Dynamic providers run in the engine, not here. KindCluster's untyped dynamic resource
+    # marks itself with `resource_kind` (dynamic inputs keep their snake_case names).
+    if args.inputs.get("resource_kind") != "kind-cluster":
+        return {}
+    name = args.inputs["name"]
+    return {"kubeconfig": fake_kubeconfig(f"kind-{name}", "https://127.0.0.1:41235"), "context": f"kind-{name}"}
 
 
 @fake("pulumi-python:dynamic:NeonBranch")
@@ -84,10 +81,6 @@ def _neon_branch(args: MockResourceArgs) -> dict:
     return {"branch_id": f"br-fake-{_suffix(args.name)}", "endpoint_id": endpoint, "parent_id": "br-main-000000",
             "host": host, "pooled_host": pooled, "port": 5432, "expires_at": "2026-12-10T00:00:00Z",
             "password": FAKE_PASSWORD, "database_url": conn.url(), "direct_url": conn.direct_url()}
-
-
-#: resource_kind -> fake, for other pgtiers dynamic providers (e.g. the Neon branch).
-DYNAMIC_FAKES: dict[str, Fake] = {}
 
 
 def _k8s_metadata(args: MockResourceArgs) -> dict:

@@ -148,7 +148,6 @@ def _spy_monitor_class():
         def __init__(self, mocks):
             super().__init__(mocks)
             self.registrations: list[Registration] = []
-            self.stack_outputs: dict[str, Any] = {}
 
         def RegisterResource(self, request):
             response = super().RegisterResource(_resource_refs_as_urns(request))

@@ -98,28 +98,15 @@ class LocalPostgres(pulumi.ComponentResource):
             type="Opaque",
             opts=child,
         )
-        headless = k8s.core.v1.Service(
-            f"{name}-hl",
-            metadata={"namespace": namespace, "labels": labels},
-            spec={"clusterIP": "None", "selector": labels,
-                  "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres"}]},
-            opts=child,
-        )
-        service = k8s.core.v1.Service(
-            f"{name}-svc",
-            metadata={"namespace": namespace, "labels": labels},
-            spec={"type": "ClusterIP", "selector": labels,
-                  "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres"}]},
-            opts=child,
-        )
+        def make_service(suffix: str, spec: dict, port: Optional[dict] = None) -> k8s.core.v1.Service:
+            ports = [{"name": "postgres", "port": PORT, "targetPort": "postgres", **(port or {})}]
+            return k8s.core.v1.Service(f"{name}-{suffix}", metadata={"namespace": namespace, "labels": labels},
+                                       spec={**spec, "selector": labels, "ports": ports}, opts=child)
+
+        headless = make_service("hl", {"clusterIP": "None"})  # the StatefulSet's own service
+        app_service = make_service("svc", {"type": "ClusterIP"})  # what the app connects to
         if node_port is not None:
-            k8s.core.v1.Service(
-                f"{name}-nodeport",
-                metadata={"namespace": namespace, "labels": labels},
-                spec={"type": "NodePort", "selector": labels,
-                      "ports": [{"name": "postgres", "port": PORT, "targetPort": "postgres", "nodePort": node_port}]},
-                opts=child,
-            )
+            make_service("nodeport", {"type": "NodePort"}, {"nodePort": node_port})  # psql from the laptop
 
         probe = {"exec": {"command": ["pg_isready", "-h", "127.0.0.1", "-p", str(PORT), "-U", username, "-d", database]}}
         volume_claim_spec = {"accessModes": ["ReadWriteOnce"],
@@ -163,7 +150,7 @@ class LocalPostgres(pulumi.ComponentResource):
         )
 
         self.namespace = namespace
-        self.service_name = service.metadata.name
+        self.service_name = app_service.metadata.name
         self.host = pulumi.Output.all(self.service_name, namespace).apply(lambda a: f"{a[0]}.{a[1]}.svc.cluster.local")
         self.port = pulumi.Output.from_input(PORT)
         self.database = pulumi.Output.from_input(database)
